@@ -1,0 +1,626 @@
+//! The emulator backend: guest code runs on unicorn's aarch64 CPU model.
+//!
+//! Each [`EmuVcpu`] owns one unicorn engine, created on and confined to its host thread (engines
+//! are not `Send`). Guest memory is the runtime's host reservation, mapped into the engine
+//! region by region with `mem_map_ptr`, so the engine and the syscall layer see the same bytes.
+//! The engine runs at EL0 with the EL1 controls Linux sets for user space (cache-type, `DC ZVA`
+//! and counter access), so privileged instructions trap as they do under Linux.
+//!
+//! A `svc` is served inside unicorn's interrupt hook without leaving the execution loop; other
+//! exits stop the engine and are reported from [`Vcpu::run`] with the PC on the instruction.
+//!
+//! # Limitations
+//! Unicorn does not report the fault address of alignment faults, so those exits carry none.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tracing::{debug, warn};
+use unicorn_engine::unicorn_const::{Arch, HookType, MemType, Mode, Prot as UcProt, uc_error};
+use unicorn_engine::{Arm64CpuModel, RegisterARM64, RegisterARM64CP, Unicorn};
+
+use super::cpufeatures::IdRegisters;
+use super::memory::{GuestMemory, MemCursor, MemEvent};
+use super::vma::Prot;
+use super::{
+    Access, Backend, CpuState, ExitHandler, FpState, HwCaps, Kick, Resume, Vcpu, VcpuError,
+    VcpuExit, VcpuHandle,
+};
+
+/// QEMU's exception numbers, as unicorn passes them to the interrupt hook.
+const EXCP_UDEF: u32 = 1;
+const EXCP_SWI: u32 = 2;
+const EXCP_PREFETCH_ABORT: u32 = 3;
+const EXCP_DATA_ABORT: u32 = 4;
+const EXCP_BKPT: u32 = 7;
+
+/// An address the guest can never execute at (it is not 4-byte aligned): `emu_start` needs an
+/// end address, and this one is never reached.
+const NO_END: u64 = u64::MAX;
+
+/// The unicorn-based backend.
+pub struct EmuBackend {
+    hwcaps: HwCaps,
+}
+
+impl EmuBackend {
+    /// Creates the backend, reading the emulated CPU's features from a scratch engine.
+    pub fn new() -> Result<EmuBackend, VcpuError> {
+        let uc = new_engine::<()>()?;
+        let id = |crm, op2| read_sysreg(&uc, 3, 0, 0, crm, op2);
+        let regs = IdRegisters {
+            isar0: id(6, 0)?,
+            isar1: id(6, 1)?,
+            pfr0: id(4, 0)?,
+            pfr1: id(4, 1)?,
+            mmfr2: id(7, 2)?,
+        };
+        Ok(EmuBackend {
+            hwcaps: regs.hwcaps(),
+        })
+    }
+}
+
+impl Backend for EmuBackend {
+    fn name(&self) -> &'static str {
+        "emu"
+    }
+
+    fn hwcaps(&self) -> HwCaps {
+        self.hwcaps
+    }
+
+    fn create_vcpu(&self, memory: Arc<GuestMemory>) -> Result<Box<dyn Vcpu>, VcpuError> {
+        Ok(Box::new(EmuVcpu::new(memory)?))
+    }
+}
+
+fn uc_err(context: &str, err: uc_error) -> String {
+    format!("{context}: unicorn error {err:?}")
+}
+
+/// A fresh engine with the most capable CPU model (the default one lacks LSE atomics).
+fn new_engine<D>() -> Result<Unicorn<'static, D>, VcpuError>
+where
+    D: Default,
+{
+    let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::LITTLE_ENDIAN, D::default())
+        .map_err(|e| VcpuError::Create(uc_err("opening the engine", e)))?;
+    uc.ctl_set_cpu_model(Arm64CpuModel::MAX as i32)
+        .map_err(|e| VcpuError::Create(uc_err("selecting the CPU model", e)))?;
+    Ok(uc)
+}
+
+fn read_sysreg<D>(
+    uc: &Unicorn<'_, D>,
+    op0: u32,
+    op1: u32,
+    crn: u32,
+    crm: u32,
+    op2: u32,
+) -> Result<u64, VcpuError> {
+    let mut reg = RegisterARM64CP {
+        crn,
+        crm,
+        op0,
+        op1,
+        op2,
+        val: 0,
+    };
+    uc.reg_read_arm64_coproc(&mut reg)
+        .map_err(|e| VcpuError::Create(uc_err("reading a system register", e)))?;
+    Ok(reg.val)
+}
+
+fn write_sysreg<D>(
+    uc: &mut Unicorn<'_, D>,
+    (op0, op1, crn, crm, op2): (u32, u32, u32, u32, u32),
+    val: u64,
+) -> Result<(), VcpuError> {
+    let reg = RegisterARM64CP {
+        crn,
+        crm,
+        op0,
+        op1,
+        op2,
+        val,
+    };
+    uc.reg_write_arm64_coproc(&reg)
+        .map_err(|e| VcpuError::Create(uc_err("writing a system register", e)))
+}
+
+/// `SCTLR_EL1` and `CNTKCTL_EL1` encodings and the bits Linux sets for EL0.
+const SCTLR_EL1: (u32, u32, u32, u32, u32) = (3, 0, 1, 0, 0);
+const CPACR_EL1: (u32, u32, u32, u32, u32) = (3, 0, 1, 0, 2);
+const CNTKCTL_EL1: (u32, u32, u32, u32, u32) = (3, 0, 14, 1, 0);
+const SCTLR_DZE: u64 = 1 << 14;
+const SCTLR_UCT: u64 = 1 << 15;
+const SCTLR_NTWI: u64 = 1 << 16;
+const SCTLR_NTWE: u64 = 1 << 18;
+const SCTLR_UCI: u64 = 1 << 26;
+const CPACR_FPEN: u64 = 3 << 20;
+const CNTKCTL_EL0PCTEN: u64 = 1 << 0;
+const CNTKCTL_EL0VCTEN: u64 = 1 << 1;
+const NZCV_MASK: u64 = 0xf << 28;
+
+/// Per-engine state reachable from unicorn's hooks.
+#[derive(Default)]
+struct EmuData {
+    /// The exit handler of the current `run` call.
+    handler: Option<NonNull<dyn ExitHandler>>,
+    /// The guest memory and this engine's position in its event log.
+    sync: Option<(Arc<GuestMemory>, MemCursor)>,
+    /// The handler asked to stop from inside a hook.
+    stop: bool,
+    /// An exit recorded by a hook, reported once the engine has stopped.
+    pending: Option<VcpuExit>,
+    /// A failure inside a hook that must end `run`.
+    error: Option<String>,
+}
+
+/// The cross-thread part of an engine: its raw handle, for `uc_emu_stop`.
+struct EmuKick {
+    engine: Mutex<usize>,
+    requested: AtomicBool,
+}
+
+impl Kick for EmuKick {
+    fn kick(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        let engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        if *engine != 0 {
+            // SAFETY: the handle stays valid while it is stored here: EmuVcpu clears it under
+            // this lock before closing the engine. uc_emu_stop only raises flags the engine
+            // polls (the same path unicorn's own timeout thread uses from another thread).
+            unsafe {
+                unicorn_engine::unicorn_const::uc_emu_stop(*engine as *mut _);
+            }
+        }
+    }
+}
+
+/// A vCPU on the unicorn emulator.
+pub struct EmuVcpu {
+    uc: Unicorn<'static, EmuData>,
+    kick: Arc<EmuKick>,
+}
+
+impl EmuVcpu {
+    /// Creates an engine at EL0 with every current guest mapping.
+    pub fn new(memory: Arc<GuestMemory>) -> Result<EmuVcpu, VcpuError> {
+        let mut uc = new_engine::<EmuData>()?;
+
+        let sctlr = read_sysreg(
+            &uc,
+            SCTLR_EL1.0,
+            SCTLR_EL1.1,
+            SCTLR_EL1.2,
+            SCTLR_EL1.3,
+            SCTLR_EL1.4,
+        )?;
+        write_sysreg(
+            &mut uc,
+            SCTLR_EL1,
+            sctlr | SCTLR_DZE | SCTLR_UCT | SCTLR_UCI | SCTLR_NTWI | SCTLR_NTWE,
+        )?;
+        write_sysreg(&mut uc, CPACR_EL1, CPACR_FPEN)?;
+        write_sysreg(&mut uc, CNTKCTL_EL1, CNTKCTL_EL0PCTEN | CNTKCTL_EL0VCTEN)?;
+        uc.reg_write(RegisterARM64::PSTATE, 0)
+            .map_err(|e| VcpuError::Create(uc_err("entering EL0", e)))?;
+
+        let (mappings, cursor) = memory.snapshot();
+        for (range, prot) in mappings {
+            map_region(&mut uc, &memory, range.start, range.end - range.start, prot)
+                .map_err(VcpuError::Create)?;
+        }
+        uc.get_data_mut().sync = Some((memory, cursor));
+
+        install_hooks(&mut uc)?;
+        let kick = Arc::new(EmuKick {
+            engine: Mutex::new(uc.get_handle() as usize),
+            requested: AtomicBool::new(false),
+        });
+        Ok(EmuVcpu { uc, kick })
+    }
+
+    /// Replays guest memory changes this engine has not seen.
+    fn sync_memory(&mut self) -> Result<(), VcpuError> {
+        sync_engine(&mut self.uc).map_err(VcpuError::Memory)
+    }
+}
+
+impl Drop for EmuVcpu {
+    fn drop(&mut self) {
+        *self.kick.engine.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+    }
+}
+
+/// Unicorn permissions for guest protection `prot`. arm64 cannot express write-only pages, and
+/// Linux keeps executable pages readable.
+fn uc_prot(prot: Prot) -> UcProt {
+    let mut uc = UcProt::NONE;
+    if prot.intersects(Prot::READ | Prot::WRITE | Prot::EXEC) {
+        uc |= UcProt::READ;
+    }
+    if prot.contains(Prot::WRITE) {
+        uc |= UcProt::WRITE;
+    }
+    if prot.contains(Prot::EXEC) {
+        uc |= UcProt::EXEC;
+    }
+    uc
+}
+
+fn map_region(
+    uc: &mut Unicorn<'_, EmuData>,
+    memory: &GuestMemory,
+    start: u64,
+    len: u64,
+    prot: Prot,
+) -> Result<(), String> {
+    let host = memory.host_range(start..start + len).as_ptr();
+    // SAFETY: `host` is the reservation's backing for exactly this guest range; the
+    // reservation outlives the engine (the engine's data holds an Arc to the memory, and the
+    // region is unmapped before the memory could go away).
+    unsafe { uc.mem_map_ptr(start, len, uc_prot(prot), host.cast()) }
+        .map_err(|e| uc_err(&format!("mapping {start:#x}+{len:#x}"), e))
+}
+
+/// Applies pending memory events to `uc`.
+fn sync_engine(uc: &mut Unicorn<'_, EmuData>) -> Result<(), String> {
+    let Some((memory, mut cursor)) = uc.get_data_mut().sync.take() else {
+        return Ok(());
+    };
+    let result = if memory.has_events(&cursor) {
+        let events = memory.take_events(&mut cursor, 1);
+        apply_events(uc, &memory, &events)
+    } else {
+        Ok(())
+    };
+    uc.get_data_mut().sync = Some((memory, cursor));
+    result
+}
+
+fn apply_events(
+    uc: &mut Unicorn<'_, EmuData>,
+    memory: &GuestMemory,
+    events: &[MemEvent],
+) -> Result<(), String> {
+    for event in events {
+        match event {
+            MemEvent::Map { range, prot } => {
+                map_region(uc, memory, range.start, range.end - range.start, *prot)?;
+            }
+            MemEvent::Unmap { range } => {
+                uc.mem_unmap(range.start, range.end - range.start)
+                    .map_err(|e| {
+                        uc_err(
+                            &format!("unmapping {:#x}..{:#x}", range.start, range.end),
+                            e,
+                        )
+                    })?;
+                let _ = uc.ctl_remove_cache(range.start, range.end);
+                let _ = uc.ctl_flush_tlb();
+            }
+            MemEvent::Protect { range, prot } => {
+                uc.mem_protect(range.start, range.end - range.start, uc_prot(*prot))
+                    .map_err(|e| {
+                        uc_err(
+                            &format!("protecting {:#x}..{:#x}", range.start, range.end),
+                            e,
+                        )
+                    })?;
+                // The engine's TLB may still hold the old permissions.
+                let _ = uc.ctl_flush_tlb();
+            }
+            MemEvent::Invalidate { range } => {
+                let _ = uc.ctl_remove_cache(range.start, range.end);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn install_hooks(uc: &mut Unicorn<'static, EmuData>) -> Result<(), VcpuError> {
+    uc.add_intr_hook(on_interrupt)
+        .map_err(|e| VcpuError::Create(uc_err("installing the interrupt hook", e)))?;
+    let faults = HookType::MEM_READ_UNMAPPED
+        | HookType::MEM_WRITE_UNMAPPED
+        | HookType::MEM_FETCH_UNMAPPED
+        | HookType::MEM_READ_PROT
+        | HookType::MEM_WRITE_PROT
+        | HookType::MEM_FETCH_PROT;
+    uc.add_mem_hook(faults, 1, 0, on_memory_fault)
+        .map_err(|e| VcpuError::Create(uc_err("installing the fault hook", e)))?;
+    Ok(())
+}
+
+/// Calls the current exit handler for `exit`.
+fn call_handler(uc: &mut Unicorn<'_, EmuData>, exit: VcpuExit) -> Resume {
+    let Some(mut handler) = uc.get_data().handler else {
+        return Resume::Stop;
+    };
+    // SAFETY: `handler` was set by `run` from a `&mut dyn ExitHandler` that stays borrowed for
+    // the whole `emu_start` call this hook runs inside, and is cleared before `run` returns.
+    // The handler is a distinct object from the engine, so the two `&mut` do not alias.
+    let handler = unsafe { handler.as_mut() };
+    handler.on_exit(uc, exit)
+}
+
+fn on_interrupt(uc: &mut Unicorn<'_, EmuData>, intno: u32) {
+    let exit = match intno {
+        EXCP_SWI => {
+            let resume = call_handler(uc, VcpuExit::Syscall);
+            if let Err(error) = sync_engine(uc) {
+                uc.get_data_mut().error = Some(error);
+                let _ = uc.emu_stop();
+                return;
+            }
+            if resume == Resume::Stop {
+                uc.get_data_mut().stop = true;
+                let _ = uc.emu_stop();
+            }
+            return;
+        }
+        EXCP_UDEF => VcpuExit::Undefined,
+        EXCP_BKPT => VcpuExit::Breakpoint,
+        EXCP_DATA_ABORT | EXCP_PREFETCH_ABORT => VcpuExit::Alignment { addr: None },
+        other => {
+            warn!(
+                exception = other,
+                "unexpected CPU exception in the emulator; reporting SIGILL"
+            );
+            VcpuExit::Undefined
+        }
+    };
+    uc.get_data_mut().pending = Some(exit);
+    let _ = uc.emu_stop();
+}
+
+fn on_memory_fault(
+    uc: &mut Unicorn<'_, EmuData>,
+    kind: MemType,
+    addr: u64,
+    _size: usize,
+    _value: i64,
+) -> bool {
+    let (access, unmapped) = match kind {
+        MemType::READ_UNMAPPED => (Access::Read, true),
+        MemType::WRITE_UNMAPPED => (Access::Write, true),
+        MemType::FETCH_UNMAPPED => (Access::Execute, true),
+        MemType::READ_PROT => (Access::Read, false),
+        MemType::WRITE_PROT => (Access::Write, false),
+        _ => (Access::Execute, false),
+    };
+    uc.get_data_mut().pending = Some(VcpuExit::MemoryFault {
+        addr,
+        access,
+        unmapped,
+    });
+    false
+}
+
+impl Vcpu for EmuVcpu {
+    fn run(&mut self, handler: &mut dyn ExitHandler) -> Result<(), VcpuError> {
+        // SAFETY: only the lifetime is erased; the pointer is cleared below before `handler`'s
+        // borrow ends, and hooks only run inside `emu_start` within this function.
+        let erased: NonNull<dyn ExitHandler> = unsafe {
+            std::mem::transmute::<NonNull<dyn ExitHandler + '_>, NonNull<dyn ExitHandler>>(
+                NonNull::from(handler),
+            )
+        };
+        self.uc.get_data_mut().handler = Some(erased);
+        let result = self.run_loop();
+        self.uc.get_data_mut().handler = None;
+        result
+    }
+
+    fn state(&mut self) -> &mut dyn CpuState {
+        &mut self.uc
+    }
+
+    fn handle(&self) -> VcpuHandle {
+        VcpuHandle::new(self.kick.clone())
+    }
+}
+
+impl EmuVcpu {
+    fn run_loop(&mut self) -> Result<(), VcpuError> {
+        loop {
+            if self.kick.requested.swap(false, Ordering::SeqCst)
+                && call_handler(&mut self.uc, VcpuExit::Interrupted) == Resume::Stop
+            {
+                return Ok(());
+            }
+            self.sync_memory()?;
+
+            let data = self.uc.get_data_mut();
+            data.stop = false;
+            data.pending = None;
+            let pc = self
+                .uc
+                .pc_read()
+                .map_err(|e| VcpuError::Run(uc_err("reading PC", e)))?;
+            let result = self.uc.emu_start(pc, NO_END, 0, 0);
+
+            let data = self.uc.get_data_mut();
+            if let Some(error) = data.error.take() {
+                return Err(VcpuError::Memory(error));
+            }
+            if data.stop {
+                return Ok(());
+            }
+            if let Some(exit) = data.pending.take() {
+                if call_handler(&mut self.uc, exit) == Resume::Stop {
+                    return Ok(());
+                }
+                continue;
+            }
+            match result {
+                // Stopped by a kick (handled at the top of the loop) or a spurious stop.
+                Ok(()) => {}
+                Err(err) => {
+                    debug!(?err, "emulator stopped without a recorded exit");
+                    if call_handler(&mut self.uc, VcpuExit::Undefined) == Resume::Stop {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn get(uc: &Unicorn<'_, EmuData>, reg: RegisterARM64) -> u64 {
+    uc.reg_read(reg).unwrap_or_default()
+}
+
+fn put(uc: &mut Unicorn<'_, EmuData>, reg: RegisterARM64, value: u64) {
+    let result = uc.reg_write(reg, value);
+    debug_assert!(result.is_ok(), "writing {reg:?} failed");
+}
+
+/// `x0`..`x30` as unicorn register ids.
+fn xreg(n: usize) -> RegisterARM64 {
+    const X: [RegisterARM64; 31] = [
+        RegisterARM64::X0,
+        RegisterARM64::X1,
+        RegisterARM64::X2,
+        RegisterARM64::X3,
+        RegisterARM64::X4,
+        RegisterARM64::X5,
+        RegisterARM64::X6,
+        RegisterARM64::X7,
+        RegisterARM64::X8,
+        RegisterARM64::X9,
+        RegisterARM64::X10,
+        RegisterARM64::X11,
+        RegisterARM64::X12,
+        RegisterARM64::X13,
+        RegisterARM64::X14,
+        RegisterARM64::X15,
+        RegisterARM64::X16,
+        RegisterARM64::X17,
+        RegisterARM64::X18,
+        RegisterARM64::X19,
+        RegisterARM64::X20,
+        RegisterARM64::X21,
+        RegisterARM64::X22,
+        RegisterARM64::X23,
+        RegisterARM64::X24,
+        RegisterARM64::X25,
+        RegisterARM64::X26,
+        RegisterARM64::X27,
+        RegisterARM64::X28,
+        RegisterARM64::X29,
+        RegisterARM64::X30,
+    ];
+    X[n]
+}
+
+fn vreg(n: usize) -> RegisterARM64 {
+    const V: [RegisterARM64; 32] = [
+        RegisterARM64::V0,
+        RegisterARM64::V1,
+        RegisterARM64::V2,
+        RegisterARM64::V3,
+        RegisterARM64::V4,
+        RegisterARM64::V5,
+        RegisterARM64::V6,
+        RegisterARM64::V7,
+        RegisterARM64::V8,
+        RegisterARM64::V9,
+        RegisterARM64::V10,
+        RegisterARM64::V11,
+        RegisterARM64::V12,
+        RegisterARM64::V13,
+        RegisterARM64::V14,
+        RegisterARM64::V15,
+        RegisterARM64::V16,
+        RegisterARM64::V17,
+        RegisterARM64::V18,
+        RegisterARM64::V19,
+        RegisterARM64::V20,
+        RegisterARM64::V21,
+        RegisterARM64::V22,
+        RegisterARM64::V23,
+        RegisterARM64::V24,
+        RegisterARM64::V25,
+        RegisterARM64::V26,
+        RegisterARM64::V27,
+        RegisterARM64::V28,
+        RegisterARM64::V29,
+        RegisterARM64::V30,
+        RegisterARM64::V31,
+    ];
+    V[n]
+}
+
+/// Register access on an engine.
+impl CpuState for Unicorn<'_, EmuData> {
+    fn x(&self, n: usize) -> u64 {
+        get(self, xreg(n))
+    }
+
+    fn set_x(&mut self, n: usize, value: u64) {
+        put(self, xreg(n), value);
+    }
+
+    fn pc(&self) -> u64 {
+        get(self, RegisterARM64::PC)
+    }
+
+    fn set_pc(&mut self, value: u64) {
+        put(self, RegisterARM64::PC, value);
+    }
+
+    fn sp(&self) -> u64 {
+        get(self, RegisterARM64::SP)
+    }
+
+    fn set_sp(&mut self, value: u64) {
+        put(self, RegisterARM64::SP, value);
+    }
+
+    fn pstate(&self) -> u64 {
+        get(self, RegisterARM64::NZCV) & NZCV_MASK
+    }
+
+    fn set_pstate(&mut self, value: u64) {
+        put(self, RegisterARM64::NZCV, value & NZCV_MASK);
+    }
+
+    fn tpidr(&self) -> u64 {
+        get(self, RegisterARM64::TPIDR_EL0)
+    }
+
+    fn set_tpidr(&mut self, value: u64) {
+        put(self, RegisterARM64::TPIDR_EL0, value);
+    }
+
+    fn fp(&self) -> FpState {
+        let mut fp = FpState {
+            fpsr: get(self, RegisterARM64::FPSR) as u32,
+            fpcr: get(self, RegisterARM64::FPCR) as u32,
+            ..FpState::default()
+        };
+        for (n, v) in fp.v.iter_mut().enumerate() {
+            if let Ok(bytes) = self.reg_read_long(vreg(n)) {
+                let mut raw = [0u8; 16];
+                let len = bytes.len().min(16);
+                raw[..len].copy_from_slice(&bytes[..len]);
+                *v = u128::from_le_bytes(raw);
+            }
+        }
+        fp
+    }
+
+    fn set_fp(&mut self, fp: &FpState) {
+        for (n, v) in fp.v.iter().enumerate() {
+            let result = self.reg_write_long(vreg(n), &v.to_le_bytes());
+            debug_assert!(result.is_ok(), "writing v{n} failed");
+        }
+        put(self, RegisterARM64::FPSR, u64::from(fp.fpsr));
+        put(self, RegisterARM64::FPCR, u64::from(fp.fpcr));
+    }
+}
