@@ -1,0 +1,174 @@
+//! Host signals: numbering and the runtime's own process-level signal setup.
+//!
+//! Linux and macOS number most signals differently (`SIGUSR1` is 10 on Linux and 30 on macOS),
+//! so a guest signal reaches the host, and a host signal reaches the guest, through
+//! [`to_host`] and [`from_host`].
+
+use crate::kernel::abi::signal as ls;
+
+/// The host number of Linux signal `sig`, if the host has it.
+pub fn to_host(sig: u32) -> Option<libc::c_int> {
+    Some(match sig {
+        ls::SIGHUP => libc::SIGHUP,
+        ls::SIGINT => libc::SIGINT,
+        ls::SIGQUIT => libc::SIGQUIT,
+        ls::SIGILL => libc::SIGILL,
+        ls::SIGTRAP => libc::SIGTRAP,
+        ls::SIGABRT => libc::SIGABRT,
+        ls::SIGBUS => libc::SIGBUS,
+        ls::SIGFPE => libc::SIGFPE,
+        ls::SIGKILL => libc::SIGKILL,
+        ls::SIGUSR1 => libc::SIGUSR1,
+        ls::SIGSEGV => libc::SIGSEGV,
+        ls::SIGUSR2 => libc::SIGUSR2,
+        ls::SIGPIPE => libc::SIGPIPE,
+        ls::SIGALRM => libc::SIGALRM,
+        ls::SIGTERM => libc::SIGTERM,
+        ls::SIGCHLD => libc::SIGCHLD,
+        ls::SIGCONT => libc::SIGCONT,
+        ls::SIGSTOP => libc::SIGSTOP,
+        ls::SIGTSTP => libc::SIGTSTP,
+        ls::SIGTTIN => libc::SIGTTIN,
+        ls::SIGTTOU => libc::SIGTTOU,
+        ls::SIGURG => libc::SIGURG,
+        ls::SIGXCPU => libc::SIGXCPU,
+        ls::SIGXFSZ => libc::SIGXFSZ,
+        ls::SIGVTALRM => libc::SIGVTALRM,
+        ls::SIGPROF => libc::SIGPROF,
+        ls::SIGWINCH => libc::SIGWINCH,
+        ls::SIGIO => libc::SIGIO,
+        ls::SIGSYS => libc::SIGSYS,
+        #[cfg(target_os = "linux")]
+        ls::SIGSTKFLT => libc::SIGSTKFLT,
+        #[cfg(target_os = "linux")]
+        ls::SIGPWR => libc::SIGPWR,
+        // Real-time signals keep their kernel numbers on a Linux host.
+        #[cfg(target_os = "linux")]
+        n @ ls::SIGRTMIN..=ls::NSIG => n as libc::c_int,
+        _ => return None,
+    })
+}
+
+/// The Linux number of host signal `sig`.
+pub fn from_host(sig: libc::c_int) -> Option<u32> {
+    (1..=ls::NSIG).find(|&linux| to_host(linux) == Some(sig))
+}
+
+/// Ends this process the way a process killed by `sig` (a Linux number) ends, so the parent
+/// shell reports the same signal, without a core file or crash report.
+///
+/// Falls back to exiting with `128 + sig` when the host has no such signal or the signal
+/// does not kill.
+pub fn die_by_signal(sig: u32) -> ! {
+    if let Some(host) = to_host(sig) {
+        super::suppress_crash_reports();
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain calls on this process's own limits and dispositions; nothing here
+        // touches memory the runtime still uses.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            libc::signal(host, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, host);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(host);
+        }
+    }
+    std::process::exit(128 + sig as i32)
+}
+
+/// Stops this process as `SIGSTOP` would, so the shell sees a stopped job.
+pub fn stop_self() {
+    // SAFETY: sending a signal to this process has no memory effects.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGSTOP);
+    }
+}
+
+/// Ignores `SIGPIPE` for the runtime: a write to a broken pipe then fails with `EPIPE`, and
+/// the syscall layer raises the guest's own `SIGPIPE`.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a disposition to SIG_IGN has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Sets the host disposition of Linux signal `sig` to ignored or default.
+pub fn set_disposition(sig: u32, ignore: bool) {
+    if let Some(host) = to_host(sig) {
+        let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+        // SAFETY: SIG_IGN and SIG_DFL are not functions; no memory effects.
+        unsafe {
+            libc::signal(host, handler);
+        }
+    }
+}
+
+/// Blocks the host signals for Linux signals `blocked` on the calling thread and unblocks the
+/// rest of `all`, so a blocked guest signal stays pending on the host too.
+pub fn set_thread_mask(blocked: &[u32], all: &[u32]) {
+    // SAFETY: sigset operations on a local set, then pthread_sigmask on this thread.
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut unblock: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        libc::sigemptyset(&mut unblock);
+        for &sig in all {
+            if let Some(host) = to_host(sig) {
+                if blocked.contains(&sig) {
+                    libc::sigaddset(&mut block, host);
+                } else {
+                    libc::sigaddset(&mut unblock, host);
+                }
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &unblock, std::ptr::null_mut());
+    }
+}
+
+/// The Linux signal set of `candidates` pending on the host.
+pub fn host_pending(candidates: &[u32]) -> u64 {
+    // SAFETY: sigpending fills a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        if libc::sigpending(&mut set) != 0 {
+            return 0;
+        }
+        candidates
+            .iter()
+            .filter(|&&sig| to_host(sig).is_some_and(|h| libc::sigismember(&set, h) == 1))
+            .fold(0, |acc, &sig| acc | (1u64 << (sig - 1)))
+    }
+}
+
+/// `kill(2)` with a host signal number (0 checks that the target exists).
+pub fn kill(pid: i32, sig: libc::c_int) -> Result<(), crate::kernel::abi::errno::Errno> {
+    // SAFETY: sending a signal has no memory effects in this process.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(crate::kernel::abi::errno::Errno::last_host());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_numbers_round_trip() {
+        for sig in 1..=31 {
+            if let Some(host) = to_host(sig) {
+                assert_eq!(from_host(host), Some(sig), "signal {sig}");
+            }
+        }
+        assert_eq!(to_host(ls::SIGUSR1), Some(libc::SIGUSR1));
+        assert_eq!(to_host(0), None);
+        assert_eq!(to_host(65), None);
+    }
+}
