@@ -1,0 +1,159 @@
+//! Guest path names: how every path-taking syscall finds what a guest path refers to.
+//!
+//! Programs run against the host's root directory. Two subtrees are the runtime's own, since the
+//! host's versions describe elfuse rather than the guest (and differ between Linux and macOS):
+//! the devices `/dev/{null,zero,full,random,urandom}`, the descriptor aliases `/dev/fd/N`,
+//! `/dev/std{in,out,err}` and `/proc/self/fd/N`, and `/proc/self/exe`. Everything else under
+//! `/proc` does not exist for the guest.
+//!
+//! # Limitations
+//! `/proc` beyond `self/fd` and `self/exe` is not synthesized yet, so programs that read
+//! `/proc/self/maps` or `/proc/cpuinfo` see `ENOENT`.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+
+use crate::host;
+use crate::kernel::abi::at::AT_FDCWD;
+use crate::kernel::abi::errno::{Errno, SysResult};
+use crate::kernel::file::{Device, FileKind, OpenFile};
+use crate::kernel::process::{Process, lock};
+
+pub mod walk;
+
+/// What a guest path names.
+pub enum Node {
+    /// A host file, named relative to a host directory.
+    Host(HostPath),
+    /// One of the runtime's devices.
+    Device(Device),
+    /// An alias for an open guest descriptor.
+    GuestFd(i32),
+    /// The running program (`/proc/self/exe`).
+    Exe,
+    /// The descriptor itself (an empty path with `AT_EMPTY_PATH`).
+    Descriptor(Arc<OpenFile>),
+}
+
+/// A host path and the directory it is relative to.
+pub struct HostPath {
+    /// The directory descriptor's file, kept alive while the path is used.
+    dir: Option<Arc<OpenFile>>,
+    /// The path, relative to `dir` (or the current directory), or absolute.
+    pub path: CString,
+}
+
+impl HostPath {
+    /// The host directory descriptor for `*at` calls.
+    pub fn dirfd(&self) -> RawFd {
+        self.dir
+            .as_ref()
+            .and_then(|f| f.host_fd())
+            .map_or(host::fs::CWD, |fd| fd.as_raw_fd())
+    }
+
+    /// The path as bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.path.to_bytes()
+    }
+
+    /// An absolute host path.
+    pub fn absolute(path: CString) -> HostPath {
+        HostPath { dir: None, path }
+    }
+
+    /// The open directory the path is relative to, if not the current directory.
+    pub fn dir_file(&self) -> Option<&Arc<OpenFile>> {
+        self.dir.as_ref()
+    }
+}
+
+fn host_path(dir: Option<Arc<OpenFile>>, path: &[u8]) -> SysResult<Node> {
+    let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+    Ok(Node::Host(HostPath { dir, path }))
+}
+
+/// Parses a descriptor number in a `/dev/fd/N` style path.
+fn fd_number(text: &[u8]) -> Option<i32> {
+    if text.is_empty() || text.len() > 10 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// The runtime's own names under `/dev` and `/proc`, or `None` for a host path.
+fn special(process: &Process, path: &[u8]) -> Option<SysResult<Node>> {
+    if let Some(rest) = path.strip_prefix(b"/dev/") {
+        if let Some(device) = Device::from_name(rest) {
+            return Some(Ok(Node::Device(device)));
+        }
+        let fd = match rest {
+            b"stdin" => Some(0),
+            b"stdout" => Some(1),
+            b"stderr" => Some(2),
+            _ => rest.strip_prefix(b"fd/").and_then(fd_number),
+        };
+        return fd.map(|fd| Ok(Node::GuestFd(fd)));
+    }
+    let rest = path.strip_prefix(b"/proc/")?;
+    let pid = process.pid.to_string();
+    let own = rest.strip_prefix(b"self/").or_else(|| {
+        rest.strip_prefix(pid.as_bytes())
+            .and_then(|r| r.strip_prefix(b"/"))
+    });
+    let node = match own {
+        Some(b"exe") => Ok(Node::Exe),
+        Some(tail) => match tail.strip_prefix(b"fd/").and_then(fd_number) {
+            Some(fd) => Ok(Node::GuestFd(fd)),
+            None => Err(Errno::ENOENT),
+        },
+        None => Err(Errno::ENOENT),
+    };
+    Some(node)
+}
+
+/// Finds what `path`, relative to guest descriptor `dirfd`, refers to.
+///
+/// An empty path is `ENOENT` unless `empty_ok` (`AT_EMPTY_PATH`), when it names `dirfd`.
+pub fn lookup(process: &Process, dirfd: u64, path: &[u8], empty_ok: bool) -> SysResult<Node> {
+    let dirfd = dirfd as u32 as i32;
+    if path.is_empty() {
+        if !empty_ok {
+            return Err(Errno::ENOENT);
+        }
+        if dirfd == AT_FDCWD {
+            return host_path(None, b".");
+        }
+        return Ok(Node::Descriptor(lock(&process.fds).get(dirfd)?));
+    }
+    if path.starts_with(b"/") {
+        if let Some(node) = special(process, path) {
+            return node;
+        }
+        return host_path(None, path);
+    }
+    if dirfd == AT_FDCWD {
+        return host_path(None, path);
+    }
+    let dir = lock(&process.fds).get(dirfd)?;
+    match dir.kind() {
+        FileKind::Host { .. } => host_path(Some(dir), path),
+        FileKind::Path { host } => {
+            let mut joined = host.to_bytes().to_vec();
+            joined.push(b'/');
+            joined.extend_from_slice(path);
+            host_path(None, &joined)
+        }
+        FileKind::Device(_) => Err(Errno::ENOTDIR),
+    }
+}
+
+/// Like [`lookup`], but the result must be a host path (for calls that create, remove or
+/// rename names): the runtime's own nodes are not on a writable file system.
+pub fn lookup_host(process: &Process, dirfd: u64, path: &[u8]) -> SysResult<HostPath> {
+    match lookup(process, dirfd, path, false)? {
+        Node::Host(host) => Ok(host),
+        Node::Device(_) | Node::GuestFd(_) | Node::Exe | Node::Descriptor(_) => Err(Errno::EPERM),
+    }
+}
