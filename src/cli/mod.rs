@@ -1,0 +1,289 @@
+//! The command line.
+//!
+//! ```text
+//! elfuse [OPTIONS] PROG [ARGS...]        run PROG
+//! elfuse exec [OPTIONS] PROG [ARGS...]   the same, explicitly
+//! elfuse selftest                        run the built-in test program
+//! ```
+//!
+//! Subcommand names win over program names: a program called `exec` or `selftest` is run
+//! by path (`./exec`) or as `elfuse exec exec`. Options go before PROG; everything after it
+//! belongs to the program.
+//!
+//! Exit status: the guest's own status; when the guest dies by a signal, elfuse dies by the
+//! same signal. elfuse's own failures use 127 (no such program), 126 (the program cannot be
+//! run: not an aarch64 Linux ELF, corrupt, no permission), 125 (elfuse itself failed) and 2
+//! (bad command line).
+
+mod selftest;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::kernel::{self, ExitStatus, Program, RunSpec};
+use crate::launcher;
+use crate::trace::Tracer;
+use crate::vm::{self, BackendKind};
+
+/// Exit status when elfuse itself fails (as `env` and `timeout` use it).
+pub const EXIT_INTERNAL: i32 = 125;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "elfuse",
+    version,
+    about = "Run aarch64 Linux programs without a Linux kernel",
+    args_conflicts_with_subcommands = true,
+    subcommand_value_name = "COMMAND",
+    after_help = "Run a program: elfuse [OPTIONS] PROG [ARGS...]"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an aarch64 Linux program (the same as giving PROG directly).
+    Exec(RunArgs),
+    /// Run the small aarch64 test program built into elfuse and report the result.
+    Selftest(SelftestArgs),
+}
+
+/// Options for running a program.
+#[derive(Args, Debug, Default)]
+struct RunArgs {
+    /// Set KEY to VALUE in the program's environment; a bare KEY copies elfuse's own value.
+    #[arg(long = "env", value_name = "KEY[=VALUE]")]
+    env: Vec<OsString>,
+
+    /// Start the program with an empty environment (before --env).
+    #[arg(long)]
+    clear_env: bool,
+
+    /// The argv[0] the program sees (default: PROG as given).
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<OsString>,
+
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Print one strace-like line per syscall to stderr.
+    #[arg(long)]
+    trace: bool,
+
+    /// Write the --trace output to FILE instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    trace_file: Option<PathBuf>,
+
+    /// The program and its arguments.
+    #[arg(value_name = "PROG", trailing_var_arg = true, num_args = 1..)]
+    command: Vec<OsString>,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Default)]
+struct CommonArgs {
+    /// Which CPU backend runs the program.
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto)]
+    backend: BackendKind,
+
+    /// Log what elfuse does to stderr: -v for notable events (unimplemented syscalls),
+    /// -vv for details, -vvv for everything. ELFUSE_LOG overrides (e.g. ELFUSE_LOG=debug).
+    #[arg(short, long, action = ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Args, Debug)]
+struct SelftestArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// The entry point of the `elfuse` binary.
+pub fn main() -> ! {
+    // elfuse's own messages go through a private copy of stderr: the guest owns fd 2.
+    let stderr = private_stderr();
+    let cli = Cli::parse();
+    let status = match dispatch(cli, &stderr) {
+        Ok(status) => status,
+        Err(failure) => {
+            let mut err = stderr.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(err, "elfuse: {:#}", failure.error);
+            Err(failure.code)
+        }
+    };
+    exit_with(status)
+}
+
+/// A failure with the exit status it maps to.
+struct Failure {
+    error: anyhow::Error,
+    code: i32,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        let error = error.into();
+        let code = match error.downcast_ref::<launcher::LaunchError>() {
+            Some(launch) => launch.exit_code(),
+            None => match error.downcast_ref::<kernel::RuntimeError>() {
+                Some(kernel::RuntimeError::Loader(_) | kernel::RuntimeError::Dynamic(_)) => 126,
+                _ => EXIT_INTERNAL,
+            },
+        };
+        Failure { error, code }
+    }
+}
+
+/// What the process should do when elfuse is done.
+enum Status {
+    Exit(i32),
+    Guest(ExitStatus),
+}
+
+fn exit_with(status: Result<Status, i32>) -> ! {
+    match status {
+        Ok(Status::Exit(code)) | Err(code) => std::process::exit(code),
+        Ok(Status::Guest(ExitStatus::Exited(code))) => std::process::exit(i32::from(code)),
+        Ok(Status::Guest(ExitStatus::Signaled(sig))) => crate::host::signals::die_by_signal(sig),
+    }
+}
+
+type SharedStderr = Arc<Mutex<std::fs::File>>;
+
+fn private_stderr() -> SharedStderr {
+    let file = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .unwrap_or_else(|_| std::fs::File::create("/dev/null").expect("/dev/null exists"));
+    Arc::new(Mutex::new(file))
+}
+
+fn dispatch(cli: Cli, stderr: &SharedStderr) -> Result<Result<Status, i32>, Failure> {
+    match cli.command {
+        Some(Command::Exec(args)) => run(args, stderr).map(Ok),
+        Some(Command::Selftest(args)) => selftest::run(&args.common, stderr).map(Ok),
+        None if cli.run.command.is_empty() => {
+            let mut err = stderr.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(
+                err,
+                "elfuse: no program given\n\nUsage: elfuse [OPTIONS] PROG [ARGS...]\nFor more information, try '--help'."
+            );
+            Ok(Err(2))
+        }
+        None => run(cli.run, stderr).map(Ok),
+    }
+}
+
+/// Sets up logging from `-v` and `ELFUSE_LOG`, written through elfuse's private stderr.
+fn init_logging(verbose: u8, stderr: &SharedStderr) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "error",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("ELFUSE_LOG")
+        .ok()
+        .and_then(|spec| EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("elfuse={level}")));
+    let writer = stderr.clone();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .with_writer(move || LogWriter(writer.clone()))
+        .try_init();
+}
+
+/// A `Write` handle on the shared stderr for the log subscriber.
+struct LogWriter(SharedStderr);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}
+
+/// The environment the program starts with.
+fn environment(args: &RunArgs) -> Vec<Vec<u8>> {
+    let mut env: Vec<(OsString, OsString)> = if args.clear_env {
+        Vec::new()
+    } else {
+        std::env::vars_os().collect()
+    };
+    for item in &args.env {
+        let bytes = item.as_bytes();
+        let (key, value) = match bytes.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                OsString::from_vec(bytes[..eq].to_vec()),
+                Some(OsString::from_vec(bytes[eq + 1..].to_vec())),
+            ),
+            None => (item.clone(), std::env::var_os(item)),
+        };
+        env.retain(|(k, _)| *k != key);
+        if let Some(value) = value {
+            env.push((key, value));
+        }
+    }
+    env.into_iter()
+        .map(|(k, v)| {
+            let mut entry = k.into_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(v.as_bytes());
+            entry
+        })
+        .collect()
+}
+
+fn tracer(args: &RunArgs) -> Result<Option<Tracer>> {
+    if let Some(path) = &args.trace_file {
+        let tracer = Tracer::file(path)
+            .with_context(|| format!("cannot open trace file {}", path.display()))?;
+        return Ok(Some(tracer));
+    }
+    if args.trace {
+        return Ok(Some(
+            Tracer::stderr().context("cannot duplicate stderr for --trace")?,
+        ));
+    }
+    Ok(None)
+}
+
+fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
+    init_logging(args.common.verbose, stderr);
+    let (name, rest) = args.command.split_first().expect("clap requires PROG");
+    let program = launcher::resolve(name)?;
+    let backend = vm::select_backend(args.common.backend)?;
+
+    let argv0 = args.argv0.clone().unwrap_or_else(|| name.clone());
+    let mut argv = vec![argv0.into_vec()];
+    argv.extend(rest.iter().map(|a| a.as_bytes().to_vec()));
+    let spec = RunSpec {
+        program: Program::Path(program.path.clone()),
+        execfn: program.invoked_as.clone().into_vec(),
+        argv,
+        env: environment(&args),
+        backend,
+        tracer: tracer(&args)?,
+    };
+    let status = kernel::run(spec)?;
+    Ok(Status::Guest(status))
+}
