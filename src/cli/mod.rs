@@ -201,9 +201,11 @@ fn init_logging(verbose: u8, stderr: &SharedStderr) {
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .unwrap_or_else(|| EnvFilter::new(format!("elfuse={level}")));
     let writer = stderr.clone();
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(colour)
         .without_time()
         .with_writer(move || LogWriter(writer.clone()))
         .try_init();
@@ -284,6 +286,6 @@ fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
         backend,
         tracer: tracer(&args)?,
     };
-    let status = kernel::run(spec)?;
+    let status = kernel::run(spec).with_context(|| name.to_string_lossy().into_owned())?;
     Ok(Status::Guest(status))
 }

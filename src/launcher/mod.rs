@@ -25,12 +25,12 @@ pub enum LaunchError {
     #[error("{}: Is a directory", .0.to_string_lossy())]
     IsDirectory(OsString),
     /// It is not an aarch64 Linux executable (or is corrupt).
-    #[error("{}: {source}", name.to_string_lossy())]
+    #[error("{}: {reason}", name.to_string_lossy())]
     NotRunnable {
         /// The name as given.
         name: OsString,
-        /// What is wrong with it.
-        source: LoaderError,
+        /// What is wrong with it (part of the message, not a separate cause).
+        reason: LoaderError,
     },
 }
 
@@ -86,10 +86,7 @@ pub fn check(path: &Path, name: &OsStr) -> Result<(), LaunchError> {
         LoaderError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             LaunchError::PermissionDenied(name.to_owned())
         }
-        source => LaunchError::NotRunnable {
-            name: name.to_owned(),
-            source,
-        },
+        reason => LaunchError::NotRunnable { name: name.to_owned(), reason },
     })
 }
 

@@ -67,10 +67,20 @@ pub fn sys_fchdir(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// `chroot(2)`: unprivileged callers get `EPERM` as on Linux; changing the guest root is not
-/// supported, which a privileged caller learns as `ENOSYS`.
+/// `chroot(2)`: the path is resolved first (`ENOENT`, `ENOTDIR`), then unprivileged callers
+/// get `EPERM` as on Linux. Changing the guest root is not supported, which a privileged caller
+/// learns as `ENOSYS`.
 pub fn sys_chroot(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
-    ctx.path(a[0])?;
+    let path = ctx.path(a[0])?;
+    match fs::lookup(ctx.process(), at::AT_FDCWD as u32 as u64, &path, false)? {
+        Node::Host(p) => {
+            let st = retry(|| host::fs::fstatat(p.dirfd(), &p.path, true))?;
+            if !st.is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+        }
+        _ => return Err(Errno::ENOTDIR),
+    }
     if lock(&ctx.process().creds).euid != 0 {
         return Err(Errno::EPERM);
     }
