@@ -28,7 +28,13 @@ struct Case {
 }
 
 const fn case(name: &'static str) -> Case {
-    Case { name, source: name, link: Link::Static, args: &[], env: &[] }
+    Case {
+        name,
+        source: name,
+        link: Link::Static,
+        args: &[],
+        env: &[],
+    }
 }
 
 const CASES: &[Case] = &[
@@ -40,8 +46,11 @@ const CASES: &[Case] = &[
     case("mm_basic"),
     case("time_basic"),
     case("sys_identity"),
-
-    Case { args: &["a", "b c"], env: &[("ELFUSE_TEST", "1")], ..case("loader_stack") },
+    Case {
+        args: &["a", "b c"],
+        env: &[("ELFUSE_TEST", "1")],
+        ..case("loader_stack")
+    },
     Case {
         name: "loader_stack_pie",
         source: "loader_stack",
@@ -52,7 +61,10 @@ const CASES: &[Case] = &[
 ];
 
 fn find(name: &str) -> &'static Case {
-    CASES.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no case {name}"))
+    CASES
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case {name}"))
 }
 
 fn binary(case: &Case) -> PathBuf {
@@ -89,7 +101,11 @@ fn check(name: &str) {
     let case = find(name);
     let run = run_elfuse(case, None);
     assert_passes(case, &run, "elfuse");
-    assert_eq!(run.stderr(), "", "{name}: elfuse must add nothing to stderr");
+    assert_eq!(
+        run.stderr(),
+        "",
+        "{name}: elfuse must add nothing to stderr"
+    );
 }
 
 macro_rules! guest_tests {
@@ -112,7 +128,6 @@ guest_tests!(
     mm_basic,
     time_basic,
     sys_identity,
-
     loader_stack,
     loader_stack_pie,
 );
@@ -122,9 +137,14 @@ fn qemu_divergences() -> BTreeMap<String, Vec<String>> {
     let text = std::fs::read_to_string(repo().join("tests/guest/qemu-divergences.txt"))
         .expect("read tests/guest/qemu-divergences.txt");
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let (program, reason) = line.split_once(' ').unwrap_or((line, ""));
-        map.entry(program.to_string()).or_default().push(reason.to_string());
+        map.entry(program.to_string())
+            .or_default()
+            .push(reason.to_string());
     }
     map
 }
@@ -143,10 +163,22 @@ fn qemu_agrees_except_for_listed_divergences() {
         args.push(bin.into_os_string());
         args.extend(case.args.iter().map(Into::into));
         let run = run_qemu(&args, dir.path());
-        let passed = run.status.success() && run.stdout().lines().last().is_some_and(|l| l.starts_with("ok "));
+        let passed = run.status.success()
+            && run
+                .stdout()
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("ok "));
         match (passed, known.contains_key(case.source)) {
-            (true, true) => problems.push(format!("{}: passes under qemu now; update the list", case.name)),
-            (false, false) => problems.push(format!("{}: fails under qemu:\n{}", case.name, run.stdout())),
+            (true, true) => problems.push(format!(
+                "{}: passes under qemu now; update the list",
+                case.name
+            )),
+            (false, false) => problems.push(format!(
+                "{}: fails under qemu:\n{}",
+                case.name,
+                run.stdout()
+            )),
             _ => {}
         }
     }
@@ -160,7 +192,9 @@ fn traced_calls(trace: &std::path::Path) -> BTreeSet<String> {
         .filter_map(|line| {
             let rest = line.split_once(' ')?.1;
             let name = rest.split('(').next()?;
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_').then(|| name.to_string())
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                .then(|| name.to_string())
         })
         .collect()
 }
@@ -197,7 +231,11 @@ fn syscall_coverage() {
     }
 
     let table = implemented();
-    assert!(table.len() > 100, "the table parse found only {} entries", table.len());
+    assert!(
+        table.len() > 100,
+        "the table parse found only {} entries",
+        table.len()
+    );
     let untested: Vec<&str> = table
         .iter()
         .filter(|(_, name)| !exercised.contains_key(name))
@@ -214,14 +252,23 @@ fn syscall_coverage() {
          | nr | syscall | exercised by |\n|---:|---|---|\n",
     );
     for (nr, name) in &table {
-        let tests: Vec<&str> = exercised.get(name).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let tests: Vec<&str> = exercised
+            .get(name)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
         doc.push_str(&format!("| {nr} | `{name}` | {} |\n", tests.join(", ")));
     }
     let path = repo().join("docs/syscalls.md");
     if std::env::var_os("ELFUSE_BLESS").is_some() {
         std::fs::write(&path, &doc).expect("write docs/syscalls.md");
     }
-    assert!(untested.is_empty(), "implemented but exercised by no guest test: {untested:?}");
+    assert!(
+        untested.is_empty(),
+        "implemented but exercised by no guest test: {untested:?}"
+    );
     let current = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(current == doc, "docs/syscalls.md is out of date; rerun with ELFUSE_BLESS=1");
+    assert!(
+        current == doc,
+        "docs/syscalls.md is out of date; rerun with ELFUSE_BLESS=1"
+    );
 }

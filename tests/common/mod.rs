@@ -32,7 +32,9 @@ fn build_dir() -> PathBuf {
 }
 
 fn modified(path: &Path) -> SystemTime {
-    std::fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH)
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// How a guest program is linked.
@@ -107,7 +109,9 @@ impl Run {
 
     /// The exit code (panics if killed by a signal).
     pub fn code(&self) -> i32 {
-        self.status.code().unwrap_or_else(|| panic!("killed by a signal: {:?}", self.status))
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("killed by a signal: {:?}", self.status))
     }
 
     /// The signal that killed the process, if any.
@@ -119,7 +123,11 @@ impl Run {
 
 impl From<Output> for Run {
     fn from(o: Output) -> Run {
-        Run { status: o.status, stdout: o.stdout, stderr: o.stderr }
+        Run {
+            status: o.status,
+            stdout: o.stdout,
+            stderr: o.stderr,
+        }
     }
 }
 
@@ -137,7 +145,12 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    elfuse_cmd().args(args).current_dir(dir).output().expect("run elfuse").into()
+    elfuse_cmd()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run elfuse")
+        .into()
 }
 
 /// Runs `qemu-aarch64 ARGS...` in `dir`: the reference the tests compare with.
@@ -166,17 +179,27 @@ pub fn fixtures(packages: &[&str]) -> PathBuf {
         .stderr(Stdio::null())
         .status()
         .expect("run tests/fixtures/fetch-debs");
-    assert!(status.success(), "tests/fixtures/fetch-debs {packages:?} failed");
-    let cache = std::env::var_os("ELFUSE_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
-        base.join("elfuse-fixtures")
-    });
+    assert!(
+        status.success(),
+        "tests/fixtures/fetch-debs {packages:?} failed"
+    );
+    let cache = std::env::var_os("ELFUSE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache")
+                });
+            base.join("elfuse-fixtures")
+        });
     cache.join("bookworm/root")
 }
 
 /// A fresh scratch directory, removed when dropped.
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("elfuse-test-").tempdir().expect("create a scratch directory")
+    tempfile::Builder::new()
+        .prefix("elfuse-test-")
+        .tempdir()
+        .expect("create a scratch directory")
 }
