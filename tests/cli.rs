@@ -35,7 +35,10 @@ fn executable(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn rejects(path: &Path, code: i32, message: &str) {
     let run = elfuse(&[path.to_str().unwrap()]);
     assert_eq!(run.code(), code, "stderr: {}", run.stderr());
-    assert_eq!(run.stderr(), format!("elfuse: {}: {message}\n", path.display()));
+    assert_eq!(
+        run.stderr(),
+        format!("elfuse: {}: {message}\n", path.display())
+    );
     assert_eq!(run.stdout(), "");
 }
 
@@ -52,21 +55,36 @@ fn guest_exit_status_is_elfuses() {
 fn guest_killed_by_a_signal_kills_elfuse_by_the_same_signal_without_a_core_file() {
     let dir = scratch();
     let bin = probe();
-    for (args, signal) in [(vec!["signal", "6"], 6), (vec!["segv"], 11), (vec!["signal", "15"], 15)] {
-        let run = elfuse_cmd().arg(&bin).args(&args).current_dir(dir.path()).output().unwrap();
+    for (args, signal) in [
+        (vec!["signal", "6"], 6),
+        (vec!["segv"], 11),
+        (vec!["signal", "15"], 15),
+    ] {
+        let run = elfuse_cmd()
+            .arg(&bin)
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         let run = Run::from(run);
         assert_eq!(run.signal(), Some(signal), "{args:?}: {:?}", run.status);
         assert_eq!(run.stderr(), "", "{args:?}");
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert!(leftovers.is_empty(), "no core file may be left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "no core file may be left behind: {leftovers:?}"
+    );
 }
 
 #[test]
 fn arguments_and_argv0_reach_the_program() {
     let bin = probe();
     let run = elfuse(&[bin.to_str().unwrap(), "args", "a b", "--help", "-v"]);
-    assert_eq!(run.stdout(), format!("{}\nargs\na b\n--help\n-v\n", bin.display()));
+    assert_eq!(
+        run.stdout(),
+        format!("{}\nargs\na b\n--help\n-v\n", bin.display())
+    );
     let run = elfuse(&["--argv0", "custom", bin.to_str().unwrap(), "args"]);
     assert_eq!(run.stdout(), "custom\nargs\n");
     let run = elfuse(&["exec", "--", bin.to_str().unwrap(), "args", "--"]);
@@ -78,15 +96,32 @@ fn environment_options_build_the_program_environment() {
     let bin = probe();
     let run = elfuse_cmd()
         .env("ELFUSE_TEST_IMPORTED", "from-host")
-        .args(["--clear-env", "--env", "A=1", "--env", "B=x=y", "--env", "ELFUSE_TEST_IMPORTED"])
+        .args([
+            "--clear-env",
+            "--env",
+            "A=1",
+            "--env",
+            "B=x=y",
+            "--env",
+            "ELFUSE_TEST_IMPORTED",
+        ])
         .arg(&bin)
         .arg("env")
         .output()
         .unwrap();
     let run = Run::from(run);
     assert_eq!(run.stdout(), "A=1\nB=x=y\nELFUSE_TEST_IMPORTED=from-host\n");
-    let run = elfuse_cmd().env("ELFUSE_TEST_KEPT", "yes").arg(&bin).arg("env").output().unwrap();
-    assert!(String::from_utf8_lossy(&run.stdout).lines().any(|l| l == "ELFUSE_TEST_KEPT=yes"));
+    let run = elfuse_cmd()
+        .env("ELFUSE_TEST_KEPT", "yes")
+        .arg(&bin)
+        .arg("env")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&run.stdout)
+            .lines()
+            .any(|l| l == "ELFUSE_TEST_KEPT=yes")
+    );
 }
 
 #[test]
@@ -99,7 +134,11 @@ fn programs_are_found_on_path() {
         .output()
         .unwrap();
     let run = Run::from(run);
-    assert_eq!(run.stdout(), "elfuse-probe\nargs\n", "argv[0] is the name as typed");
+    assert_eq!(
+        run.stdout(),
+        "elfuse-probe\nargs\n",
+        "argv[0] is the name as typed"
+    );
 }
 
 #[test]
@@ -134,7 +173,10 @@ fn unimplemented_syscalls_are_logged_once_with_v_and_never_without() {
     assert_eq!(verbose.code(), 0);
     let lines: Vec<String> = verbose.stderr().lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("unimplemented syscall io_setup (0) returns ENOSYS"), "{lines:?}");
+    assert!(
+        lines[0].contains("unimplemented syscall io_setup (0) returns ENOSYS"),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -148,34 +190,61 @@ fn trace_prints_strace_shaped_lines() {
     assert_eq!(call, "exit_group(7) = 0");
     let dir = scratch();
     let file = dir.path().join("trace.txt");
-    let run = elfuse(&["--trace-file", file.to_str().unwrap(), bin.to_str().unwrap(), "exit", "0"]);
+    let run = elfuse(&[
+        "--trace-file",
+        file.to_str().unwrap(),
+        bin.to_str().unwrap(),
+        "exit",
+        "0",
+    ]);
     assert_eq!(run.stderr(), "");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.lines().any(|l| l.ends_with("exit_group(0) = 0")), "{text}");
+    assert!(
+        text.lines().any(|l| l.ends_with("exit_group(0) = 0")),
+        "{text}"
+    );
 }
 
 #[test]
 fn missing_programs_exit_127() {
     let run = elfuse(&["./no-such-program"]);
     assert_eq!(run.code(), 127);
-    assert_eq!(run.stderr(), "elfuse: ./no-such-program: No such file or directory\n");
-    let run = elfuse_cmd().env("PATH", "/nonexistent").arg("no-such-command").output().unwrap();
+    assert_eq!(
+        run.stderr(),
+        "elfuse: ./no-such-program: No such file or directory\n"
+    );
+    let run = elfuse_cmd()
+        .env("PATH", "/nonexistent")
+        .arg("no-such-command")
+        .output()
+        .unwrap();
     let run = Run::from(run);
     assert_eq!(run.code(), 127);
-    assert_eq!(run.stderr(), "elfuse: no-such-command: No such file or directory\n");
+    assert_eq!(
+        run.stderr(),
+        "elfuse: no-such-command: No such file or directory\n"
+    );
 }
 
 #[test]
 fn non_elf_and_foreign_files_exit_126_with_the_reason() {
     let dir = scratch();
     let d = dir.path();
-    rejects(&executable(d, "script", b"#!/bin/sh\necho hi\n"), 126, "not an ELF executable");
+    rejects(
+        &executable(d, "script", b"#!/bin/sh\necho hi\n"),
+        126,
+        "not an ELF executable",
+    );
     rejects(&executable(d, "empty", b""), 126, "not an ELF executable");
 
     let good = std::fs::read(repo().join("src/cli/selftest/selftest.elf")).unwrap();
     let mut x86 = good.clone();
     x86[18..20].copy_from_slice(&62u16.to_le_bytes());
-    rejects(&executable(d, "x86", &x86), 126, "this is an ELF executable for x86-64, not aarch64");
+    rejects(
+        &executable(d, "x86", &x86),
+        126,
+        "this is an ELF executable for x86-64, not aarch64",
+    );
 
     let mut elf32 = good.clone();
     elf32[4] = 1;
@@ -187,7 +256,11 @@ fn non_elf_and_foreign_files_exit_126_with_the_reason() {
 
     let mut object = good.clone();
     object[16..18].copy_from_slice(&1u16.to_le_bytes());
-    rejects(&executable(d, "object", &object), 126, "ELF type REL (relocatable object) is not executable");
+    rejects(
+        &executable(d, "object", &object),
+        126,
+        "ELF type REL (relocatable object) is not executable",
+    );
 }
 
 #[test]
@@ -197,12 +270,23 @@ fn truncated_and_corrupt_elfs_exit_126() {
     let good = std::fs::read(repo().join("src/cli/selftest/selftest.elf")).unwrap();
 
     let header_only = executable(d, "header", &good[..40]);
-    rejects(&header_only, 126, "truncated ELF file: the ELF header needs 64 bytes, the file has 40");
+    rejects(
+        &header_only,
+        126,
+        "truncated ELF file: the ELF header needs 64 bytes, the file has 40",
+    );
 
     let cut = executable(d, "cut", &good[..good.len() / 2]);
     let run = elfuse(&[cut.to_str().unwrap()]);
     assert_eq!(run.code(), 126);
-    assert!(run.stderr().starts_with(&format!("elfuse: {}: truncated ELF file: segment at", cut.display())), "{}", run.stderr());
+    assert!(
+        run.stderr().starts_with(&format!(
+            "elfuse: {}: truncated ELF file: segment at",
+            cut.display()
+        )),
+        "{}",
+        run.stderr()
+    );
 
     // The first program header's p_memsz (offset 40 in the entry) made absurd.
     let phoff = u64::from_le_bytes(good[32..40].try_into().unwrap()) as usize;
@@ -211,7 +295,11 @@ fn truncated_and_corrupt_elfs_exit_126() {
     let absurd = executable(d, "absurd", &absurd);
     let run = elfuse(&[absurd.to_str().unwrap()]);
     assert_eq!(run.code(), 126);
-    assert!(run.stderr().contains("corrupt ELF file"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("corrupt ELF file"),
+        "{}",
+        run.stderr()
+    );
     assert_eq!(run.stderr().lines().count(), 1);
 
     // Overlapping segments: the second PT_LOAD moved onto the first (a glibc program has
@@ -263,7 +351,11 @@ fn an_unavailable_backend_is_a_clear_error() {
 fn bad_command_lines_exit_2() {
     let run = elfuse(&[]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().starts_with("elfuse: no program given"), "{}", run.stderr());
+    assert!(
+        run.stderr().starts_with("elfuse: no program given"),
+        "{}",
+        run.stderr()
+    );
     let run = elfuse(&["--no-such-option"]);
     assert_eq!(run.code(), 2);
 }
@@ -279,5 +371,8 @@ fn the_selftest_binary_is_built_from_its_source() {
     assert!(status.success());
     let rebuilt = std::fs::read(&out).unwrap();
     let shipped = std::fs::read(repo().join("src/cli/selftest/selftest.elf")).unwrap();
-    assert!(rebuilt == shipped, "selftest.elf does not match selftest.c; run build.sh");
+    assert!(
+        rebuilt == shipped,
+        "selftest.elf does not match selftest.c; run build.sh"
+    );
 }

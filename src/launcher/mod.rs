@@ -86,7 +86,10 @@ pub fn check(path: &Path, name: &OsStr) -> Result<(), LaunchError> {
         LoaderError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             LaunchError::PermissionDenied(name.to_owned())
         }
-        reason => LaunchError::NotRunnable { name: name.to_owned(), reason },
+        reason => LaunchError::NotRunnable {
+            name: name.to_owned(),
+            reason,
+        },
     })
 }
 
