@@ -46,6 +46,7 @@ const CASES: &[Case] = &[
     case("mm_basic"),
     case("time_basic"),
     case("sys_identity"),
+    case("sys_misc"),
     Case {
         args: &["a", "b c"],
         env: &[("ELFUSE_TEST", "1")],
@@ -128,6 +129,7 @@ guest_tests!(
     mm_basic,
     time_basic,
     sys_identity,
+    sys_misc,
     loader_stack,
     loader_stack_pie,
 );

@@ -230,6 +230,20 @@ pub struct HostRange<'a> {
     _reservation: PhantomData<&'a Reservation>,
 }
 
+impl<'a> HostRange<'a> {
+    /// The four bytes as an atomic word (the range must be 4 bytes, 4-byte aligned).
+    pub fn as_atomic_u32(&self) -> &'a std::sync::atomic::AtomicU32 {
+        assert!(
+            self.len == 4 && (self.ptr as usize).is_multiple_of(4),
+            "an aligned 4-byte range"
+        );
+        // SAFETY: the pointer is valid for 4 bytes inside the reservation, aligned for u32,
+        // and the reservation outlives the borrow; guest code and other threads may access the
+        // word concurrently, which is what atomics are for.
+        unsafe { &*self.ptr.cast::<std::sync::atomic::AtomicU32>() }
+    }
+}
+
 impl HostRange<'_> {
     /// The host address of the first byte.
     pub fn as_ptr(&self) -> *mut u8 {

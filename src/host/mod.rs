@@ -14,7 +14,9 @@ pub mod dir;
 pub mod fs;
 pub mod io;
 pub mod memory;
+pub mod process;
 pub mod signals;
+pub mod threads;
 pub mod tty;
 pub mod xattr;
 

@@ -98,55 +98,6 @@ pub fn ignore_sigpipe() {
     }
 }
 
-/// Sets the host disposition of Linux signal `sig` to ignored or default.
-pub fn set_disposition(sig: u32, ignore: bool) {
-    if let Some(host) = to_host(sig) {
-        let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
-        // SAFETY: SIG_IGN and SIG_DFL are not functions; no memory effects.
-        unsafe {
-            libc::signal(host, handler);
-        }
-    }
-}
-
-/// Blocks the host signals for Linux signals `blocked` on the calling thread and unblocks the
-/// rest of `all`, so a blocked guest signal stays pending on the host too.
-pub fn set_thread_mask(blocked: &[u32], all: &[u32]) {
-    // SAFETY: sigset operations on a local set, then pthread_sigmask on this thread.
-    unsafe {
-        let mut block: libc::sigset_t = std::mem::zeroed();
-        let mut unblock: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut block);
-        libc::sigemptyset(&mut unblock);
-        for &sig in all {
-            if let Some(host) = to_host(sig) {
-                if blocked.contains(&sig) {
-                    libc::sigaddset(&mut block, host);
-                } else {
-                    libc::sigaddset(&mut unblock, host);
-                }
-            }
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &block, std::ptr::null_mut());
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &unblock, std::ptr::null_mut());
-    }
-}
-
-/// The Linux signal set of `candidates` pending on the host.
-pub fn host_pending(candidates: &[u32]) -> u64 {
-    // SAFETY: sigpending fills a local set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        if libc::sigpending(&mut set) != 0 {
-            return 0;
-        }
-        candidates
-            .iter()
-            .filter(|&&sig| to_host(sig).is_some_and(|h| libc::sigismember(&set, h) == 1))
-            .fold(0, |acc, &sig| acc | (1u64 << (sig - 1)))
-    }
-}
-
 /// `kill(2)` with a host signal number (0 checks that the target exists).
 pub fn kill(pid: i32, sig: libc::c_int) -> Result<(), crate::kernel::abi::errno::Errno> {
     // SAFETY: sending a signal has no memory effects in this process.

@@ -7,44 +7,39 @@
 pub mod abi;
 pub mod fd;
 pub mod file;
+pub mod fork;
 pub mod fs;
+pub mod futex;
+pub mod image;
 pub mod mm;
 pub mod process;
+pub mod sched;
 pub mod signal;
 pub mod syscalls;
 pub mod task;
+pub mod thread;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Weak};
 
 use thiserror::Error;
 use tracing::debug;
 
 use crate::host;
-use crate::kernel::abi::auxv::*;
-use crate::kernel::abi::rlimit::RLIMIT_STACK;
 use crate::kernel::abi::structs::KernelSigaction;
 use crate::kernel::fd::FdTable;
 use crate::kernel::file::OpenFile;
-use crate::kernel::mm::{Brk, Layout};
-use crate::kernel::process::{Credentials, ExecInfo, FsContext, MmState, PrctlState, Process};
-use crate::kernel::task::{Outcome, Task};
-use crate::loader::elf::{ElfFile, PHDR_SIZE};
-use crate::loader::{self, LoaderError, stack};
+use crate::kernel::image::ImageSpec;
+use crate::kernel::process::{Credentials, PrctlState, Process, ProcessInit};
+use crate::kernel::signal::SigInfo;
+use crate::kernel::task::{Task, comm_of};
+use crate::loader::LoaderError;
 use crate::trace::Tracer;
-use crate::vm::memory::GuestMemory;
-use crate::vm::vma::{FileMapping, PAGE_SIZE, Prot, Vma, page_align_down};
 use crate::vm::{Backend, VcpuError};
 
 pub use self::task::ExitStatus;
-
-/// Guest address-space sizes to try, largest first: 1 TiB, then smaller where the host refuses
-/// to reserve that much.
-const SPANS: [u64; 3] = [1 << 40, 1 << 38, 1 << 36];
-
-/// `AT_MINSIGSTKSZ`: the signal frame plus the frame record and alignment slack.
-const MINSIGSTKSZ: u64 = signal::FRAME_SIZE + 32;
 
 /// Where the program comes from.
 pub enum Program {
@@ -90,10 +85,11 @@ pub enum RuntimeError {
 /// Loads and runs a program to completion.
 pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
     host::signals::ignore_sigpipe();
+    host::threads::init(forward_host_signal);
 
     let (elf, host_path) = match &spec.program {
-        Program::Path(path) => (loader::elf::read(path)?, path.clone()),
-        Program::Embedded(bytes) => (loader::elf::parse(bytes.to_vec())?, PathBuf::new()),
+        Program::Path(path) => (crate::loader::elf::read(path)?, path.clone()),
+        Program::Embedded(bytes) => (crate::loader::elf::parse(bytes.to_vec())?, PathBuf::new()),
     };
     if let Some(interp) = &elf.interpreter {
         return Err(RuntimeError::Dynamic(
@@ -101,146 +97,69 @@ pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
         ));
     }
 
-    let limits = process::initial_limits();
-    let (memory, span) = reserve()?;
-    let layout = Layout::new(span, limits[RLIMIT_STACK as usize].cur);
-
-    // The program image, then the stack.
-    let (dev, ino) = host_identity(&host_path);
-    let label = String::from_utf8_lossy(&spec.execfn).into_owned();
-    let mapping = Arc::new(FileMapping::named(label, dev, ino));
-    let bias = load_bias(&elf, &layout);
-    let image = loader::map_image(&memory, &elf, bias, mapping)?;
-    let mut stack_vma = Vma::anonymous(layout.stack(), Prot::READ | Prot::WRITE);
-    stack_vma.label = Some("[stack]");
-    memory.map(stack_vma);
-
     let backend = spec.backend.clone();
-    let hwcaps = backend.hwcaps();
+    let limits = process::initial_limits();
     let creds = Credentials::from_host();
-    let auxv = [
-        (AT_MINSIGSTKSZ, MINSIGSTKSZ),
-        (AT_HWCAP, hwcaps.hwcap),
-        (AT_PAGESZ, PAGE_SIZE),
-        (AT_CLKTCK, syscalls_clk_tck()),
-        (AT_PHDR, image.phdr),
-        (AT_PHENT, PHDR_SIZE as u64),
-        (AT_PHNUM, u64::from(image.phnum)),
-        (AT_BASE, 0),
-        (AT_FLAGS, 0),
-        (AT_ENTRY, image.entry),
-        (AT_UID, u64::from(creds.uid)),
-        (AT_EUID, u64::from(creds.euid)),
-        (AT_GID, u64::from(creds.gid)),
-        (AT_EGID, u64::from(creds.egid)),
-        (AT_SECURE, 0),
-        (AT_HWCAP2, hwcaps.hwcap2),
-    ];
-    let mut random = [0u8; 16];
-    host::random_bytes(&mut random);
-    let initial = stack::build(
-        layout.stack_top,
-        &spec.argv,
-        &spec.env,
-        &spec.execfn,
-        &auxv,
-        random,
-    );
-    memory
-        .host_range(initial.sp..layout.stack_top)
-        .write(&initial.bytes);
+    let image = image::load(&ImageSpec {
+        elf: &elf,
+        host_path: &host_path,
+        execfn: &spec.execfn,
+        argv: &spec.argv,
+        env: &spec.env,
+        limits: &limits,
+        creds: &creds,
+        hwcaps: backend.hwcaps(),
+    })?;
 
-    let comm = spec
-        .execfn
-        .rsplit(|&b| b == b'/')
-        .next()
-        .unwrap_or(b"")
-        .to_vec();
-    let process = Arc::new(Process {
-        pid: std::process::id() as i32,
-        backend: backend.clone(),
-        hwcaps,
-        memory: memory.clone(),
-        mm: Mutex::new(MmState {
-            layout,
-            brk: Brk::new(image.end),
-            lock_future: false,
-        }),
-        fds: Mutex::new(standard_streams()),
-        fs: Mutex::new(FsContext {
-            umask: current_umask(),
-        }),
-        sigactions: Mutex::new([KernelSigaction::default(); 64]),
-        limits: Mutex::new(limits),
-        creds: Mutex::new(creds),
-        exec: Mutex::new(ExecInfo {
-            path: spec.execfn.clone(),
-            host_path,
-            auxv: initial.auxv.clone(),
-            args: initial.args.clone(),
-            env: initial.env.clone(),
-        }),
-        prctl: Mutex::new(PrctlState::default()),
-        affinity: Mutex::new(all_cpus()),
-        tracer: spec.tracer,
+    let pid = std::process::id() as i32;
+    let process = Process::new(ProcessInit {
+        pid,
+        backend,
+        memory: image.memory.clone(),
+        mm: image.mm,
+        fds: standard_streams(),
+        umask: current_umask(),
+        sigactions: [KernelSigaction::default(); 64],
+        limits,
+        creds,
+        exec: image.exec,
+        prctl: PrctlState::default(),
+        affinity: all_cpus(),
+        tracer: spec.tracer.map(Arc::new),
     });
+    set_current_process(&process);
 
-    let mut task = Task::main_thread(process, &comm);
-    let mut vcpu = backend.create_vcpu(memory)?;
-    let cpu = vcpu.state();
-    for n in 0..31 {
-        cpu.set_x(n, 0);
-    }
-    cpu.set_sp(initial.sp);
-    cpu.set_pc(image.entry);
-    debug!(entry = image.entry, sp = initial.sp, "starting guest");
-
-    loop {
-        vcpu.run(&mut task)?;
-        match task.outcome.take() {
-            // The only thread exiting ends the process with its status.
-            Some(Outcome::ThreadExit(code)) => return Ok(ExitStatus::Exited(code as u8)),
-            Some(Outcome::ProcessExit(status)) => return Ok(status),
-            None => continue,
-        }
-    }
+    let shared = process.add_thread(pid, 0);
+    let task = Task::new(process.clone(), shared, comm_of(&spec.execfn));
+    debug!(entry = image.regs.pc, sp = image.regs.sp, "starting guest");
+    thread::run(task, image.regs)?;
+    Ok(process.wait_exit())
 }
 
-/// `AT_CLKTCK`.
-fn syscalls_clk_tck() -> u64 {
-    100
+/// The process host signals are forwarded to (the one this host process runs).
+static CURRENT_PROCESS: AtomicPtr<Process> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Makes `process` the target of host signals sent to this host process.
+pub fn set_current_process(process: &Arc<Process>) {
+    // The previous weak reference is leaked on purpose: the signal thread may be reading it.
+    let weak = Arc::downgrade(process);
+    CURRENT_PROCESS.store(Weak::into_raw(weak).cast_mut(), Ordering::SeqCst);
 }
 
-/// Reserves the largest guest address space the host allows.
-fn reserve() -> Result<(Arc<GuestMemory>, u64), RuntimeError> {
-    let mut last = None;
-    for span in SPANS {
-        match GuestMemory::new(span) {
-            Ok(memory) => return Ok((Arc::new(memory), span)),
-            Err(e) => last = Some(e),
-        }
+/// Hands a host signal to the guest process (called on the signal-forwarding thread).
+fn forward_host_signal(signo: u32) {
+    let raw = CURRENT_PROCESS.load(Ordering::SeqCst);
+    if raw.is_null() {
+        return;
     }
-    Err(RuntimeError::Memory(last.unwrap_or_else(|| {
-        std::io::Error::from_raw_os_error(libc::ENOMEM)
-    })))
-}
-
-/// Where a position-independent program goes: `ELF_ET_DYN_BASE`, aligned to its segments.
-fn load_bias(elf: &ElfFile, layout: &Layout) -> u64 {
-    if !elf.position_independent {
-        return 0;
+    // SAFETY: the pointer came from Weak::into_raw and is never freed (see above); this
+    // builds a second Weak from it and forgets it again, leaving the count unchanged.
+    let weak = unsafe { Weak::from_raw(raw) };
+    let process = weak.upgrade();
+    std::mem::forget(weak);
+    if let Some(process) = process {
+        process.send_signal(SigInfo::user(signo, signal::code_user(), 0, 0));
     }
-    let align = elf.max_align.max(PAGE_SIZE);
-    let base = layout.dyn_base & !(align - 1);
-    base.wrapping_sub(page_align_down(elf.segments[0].vaddr))
-}
-
-/// The host device and inode of the program file, for `/proc/self/maps`.
-fn host_identity(path: &std::path::Path) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path)
-        .map(|m| (m.dev(), m.ino()))
-        .unwrap_or((0, 0))
 }
 
 /// The process's umask, read without changing it.

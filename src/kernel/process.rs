@@ -3,12 +3,19 @@
 //! Each piece sits behind its own lock, taken briefly: handlers copy out what they need (an
 //! `Arc<OpenFile>`, a signal action) and release the lock before any host call that may block.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::kernel::abi::rlimit;
 use crate::kernel::abi::structs::{KernelSigaction, Rlimit};
 use crate::kernel::fd::FdTable;
+use crate::kernel::futex::FutexTable;
 use crate::kernel::mm::{Brk, Layout};
+use crate::kernel::sched::{Housekeeper, RunLock};
+use crate::kernel::signal::{SigInfo, SigQueue};
+use crate::kernel::task::{ExitStatus, TaskShared};
 use crate::trace::Tracer;
 use crate::vm::memory::GuestMemory;
 use crate::vm::{Backend, HwCaps};
@@ -56,6 +63,8 @@ pub struct ExecInfo {
     pub path: Vec<u8>,
     /// The host file elfuse loaded.
     pub host_path: std::path::PathBuf,
+    /// The absolute path `/proc/self/exe` shows.
+    pub exe: Vec<u8>,
     /// The auxiliary vector given to the program.
     pub auxv: Vec<(u64, u64)>,
     /// Guest addresses of the argument and environment strings.
@@ -80,6 +89,8 @@ pub struct PrctlState {
     pub child_subreaper: bool,
     pub no_new_privs: bool,
     pub thp_disable: bool,
+    /// The scheduling policy set with `sched_setscheduler` (`SCHED_OTHER` is 0).
+    pub sched_policy: u64,
 }
 
 impl Default for PrctlState {
@@ -92,6 +103,7 @@ impl Default for PrctlState {
             child_subreaper: false,
             no_new_privs: false,
             thp_disable: false,
+            sched_policy: 0,
         }
     }
 }
@@ -103,6 +115,16 @@ pub struct MmState {
     pub brk: Brk,
     /// `mlockall(MCL_FUTURE)`: lock new mappings too.
     pub lock_future: bool,
+    /// Where the `[vdso]` page's `rt_sigreturn` trampoline is: the return address of signal
+    /// handlers installed without `SA_RESTORER` (what glibc on arm64 does).
+    pub sigreturn_trampoline: u64,
+}
+
+/// How the process ends, once decided.
+#[derive(Default)]
+pub struct ExitState {
+    status: Mutex<Option<ExitStatus>>,
+    decided: Condvar,
 }
 
 /// A guest process.
@@ -113,8 +135,8 @@ pub struct Process {
     pub backend: Arc<dyn Backend>,
     /// CPU features advertised to the guest.
     pub hwcaps: HwCaps,
-    /// The address space.
-    pub memory: Arc<GuestMemory>,
+    /// The address space (replaced by `execve`).
+    memory: Mutex<Arc<GuestMemory>>,
     /// Layout and break.
     pub mm: Mutex<MmState>,
     /// Open descriptors.
@@ -123,6 +145,18 @@ pub struct Process {
     pub fs: Mutex<FsContext>,
     /// Signal dispositions, indexed by signal number minus one.
     pub sigactions: Mutex<[KernelSigaction; 64]>,
+    /// Signals sent to the process as a whole.
+    pub pending: Arc<Mutex<SigQueue>>,
+    /// Set when the process is ending: every thread stops.
+    pub dying: Arc<AtomicBool>,
+    /// The live threads, by thread id.
+    pub threads: Mutex<BTreeMap<i32, Arc<TaskShared>>>,
+    /// Serializes guest execution where the backend needs it.
+    pub run: Arc<RunLock>,
+    /// Time slicing and repeated wake-ups.
+    pub house: Arc<Housekeeper>,
+    /// How the process ended.
+    pub exit: ExitState,
     /// Resource limits, indexed by `RLIMIT_*`.
     pub limits: Mutex<[Rlimit; rlimit::RLIM_NLIMITS as usize]>,
     /// User and group ids.
@@ -134,14 +168,201 @@ pub struct Process {
     /// The CPU affinity mask the guest set (`sched_setaffinity`), one bit per CPU.
     pub affinity: Mutex<Vec<u64>>,
     /// The syscall tracer, when `--trace` is on.
-    pub tracer: Option<Tracer>,
+    pub tracer: Option<Arc<Tracer>>,
+    /// Futex wait queues.
+    pub futexes: FutexTable,
+    /// A `vfork` child's end of the pipe its parent waits on; dropped at `execve` or exit.
+    pub vfork_done: Mutex<Option<OwnedFd>>,
+}
+
+/// The parts of a new process that differ from one start to another.
+pub struct ProcessInit {
+    pub pid: i32,
+    pub backend: Arc<dyn Backend>,
+    pub memory: Arc<GuestMemory>,
+    pub mm: MmState,
+    pub fds: FdTable,
+    pub umask: u32,
+    pub sigactions: [KernelSigaction; 64],
+    pub limits: [Rlimit; rlimit::RLIM_NLIMITS as usize],
+    pub creds: Credentials,
+    pub exec: ExecInfo,
+    pub prctl: PrctlState,
+    pub affinity: Vec<u64>,
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 impl Process {
+    /// Builds a process with no threads yet.
+    pub fn new(init: ProcessInit) -> Arc<Process> {
+        let run = if init.backend.serializes_guests() {
+            RunLock::new()
+        } else {
+            RunLock::disabled()
+        };
+        Arc::new(Process {
+            pid: init.pid,
+            hwcaps: init.backend.hwcaps(),
+            backend: init.backend,
+            memory: Mutex::new(init.memory),
+            mm: Mutex::new(init.mm),
+            fds: Mutex::new(init.fds),
+            fs: Mutex::new(FsContext { umask: init.umask }),
+            sigactions: Mutex::new(init.sigactions),
+            pending: Arc::new(Mutex::new(SigQueue::default())),
+            dying: Arc::new(AtomicBool::new(false)),
+            threads: Mutex::new(BTreeMap::new()),
+            run,
+            house: Housekeeper::new(),
+            exit: ExitState::default(),
+            limits: Mutex::new(init.limits),
+            creds: Mutex::new(init.creds),
+            exec: Mutex::new(init.exec),
+            prctl: Mutex::new(init.prctl),
+            affinity: Mutex::new(init.affinity),
+            tracer: init.tracer,
+            futexes: FutexTable::default(),
+            vfork_done: Mutex::new(None),
+        })
+    }
+
+    /// The state of a forked child (process id `pid`): a copy of this process's, with no
+    /// threads yet, nothing pending and fresh scheduling.
+    pub fn fork_child(&self, pid: i32) -> Arc<Process> {
+        let mut prctl = lock(&self.prctl).clone();
+        prctl.pdeathsig = 0;
+        Process::new(ProcessInit {
+            pid,
+            backend: self.backend.clone(),
+            memory: self.memory(),
+            mm: *lock(&self.mm),
+            fds: lock(&self.fds).clone(),
+            umask: lock(&self.fs).umask,
+            sigactions: *lock(&self.sigactions),
+            limits: *lock(&self.limits),
+            creds: lock(&self.creds).clone(),
+            exec: lock(&self.exec).clone(),
+            prctl,
+            affinity: lock(&self.affinity).clone(),
+            tracer: self.tracer.clone(),
+        })
+    }
+
+    /// The current address space.
+    pub fn memory(&self) -> Arc<GuestMemory> {
+        lock(&self.memory).clone()
+    }
+
+    /// Replaces the address space (`execve`).
+    pub fn set_memory(&self, memory: Arc<GuestMemory>) {
+        *lock(&self.memory) = memory;
+    }
+
     /// The soft `RLIMIT_NOFILE`: descriptors must stay below it.
     pub fn fd_limit(&self) -> usize {
         let cur = lock(&self.limits)[rlimit::RLIMIT_NOFILE as usize].cur;
         usize::try_from(cur).unwrap_or(usize::MAX).min(1 << 20)
+    }
+
+    /// A new thread's shared part, registered with the process.
+    pub fn add_thread(&self, tid: i32, sigmask: u64) -> Arc<TaskShared> {
+        let shared = TaskShared::new(tid, sigmask, self.pending.clone(), self.dying.clone());
+        let mut threads = lock(&self.threads);
+        threads.insert(tid, shared.clone());
+        if threads.len() > 1 {
+            self.house.time_slice(&self.run);
+        }
+        shared
+    }
+
+    /// Removes a thread that ended; true if it was the last one.
+    pub fn remove_thread(&self, tid: i32) -> bool {
+        let mut threads = lock(&self.threads);
+        threads.remove(&tid);
+        threads.is_empty()
+    }
+
+    /// A live thread by id.
+    pub fn thread(&self, tid: i32) -> Option<Arc<TaskShared>> {
+        lock(&self.threads).get(&tid).cloned()
+    }
+
+    /// Decides how the process ends (the first decision wins) and stops every thread.
+    pub fn finish(&self, status: ExitStatus) {
+        {
+            let mut decided = lock(&self.exit.status);
+            if decided.is_none() {
+                *decided = Some(status);
+            }
+        }
+        self.dying.store(true, Ordering::SeqCst);
+        self.exit.decided.notify_all();
+        let threads: Vec<Arc<TaskShared>> = lock(&self.threads).values().cloned().collect();
+        for thread in threads {
+            thread.interrupt(&self.house);
+        }
+    }
+
+    /// How the process ended, if decided.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        *lock(&self.exit.status)
+    }
+
+    /// Waits until the process's end is decided.
+    pub fn wait_exit(&self) -> ExitStatus {
+        let mut status = lock(&self.exit.status);
+        loop {
+            if let Some(s) = *status {
+                return s;
+            }
+            status = self
+                .exit
+                .decided
+                .wait(status)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Sends `info` to the process: queued for the process, and one thread that does not block
+    /// it is woken to take it. Ignored signals are dropped when generated, as on Linux (unless
+    /// every thread blocks them).
+    pub fn send_signal(&self, info: SigInfo) {
+        let bit = crate::kernel::abi::signal::bit(info.signo);
+        let threads: Vec<Arc<TaskShared>> = lock(&self.threads).values().cloned().collect();
+        let all_block = threads.iter().all(|t| t.mask() & bit != 0);
+        if !all_block && self.ignores(info.signo) {
+            return;
+        }
+        lock(&self.pending).push(info);
+        let target = threads
+            .iter()
+            .find(|t| t.mask() & bit == 0)
+            .or(threads.first());
+        if let Some(target) = target {
+            target.interrupt(&self.house);
+        }
+    }
+
+    /// Sends `info` to thread `tid` only.
+    pub fn send_thread_signal(&self, tid: i32, info: SigInfo) -> bool {
+        let Some(thread) = self.thread(tid) else {
+            return false;
+        };
+        let bit = crate::kernel::abi::signal::bit(info.signo);
+        if thread.mask() & bit == 0 && self.ignores(info.signo) {
+            return true;
+        }
+        lock(&thread.pending).push(info);
+        thread.interrupt(&self.house);
+        true
+    }
+
+    /// Whether `signo`'s disposition discards it (`SIG_IGN`, or a default action of ignore).
+    pub fn ignores(&self, signo: u32) -> bool {
+        use crate::kernel::abi::signal as sig;
+        let handler = lock(&self.sigactions)[signo as usize - 1].handler;
+        handler == sig::SIG_IGN
+            || (handler == sig::SIG_DFL && sig::default_action(signo) == sig::DefaultAction::Ignore)
     }
 }
 

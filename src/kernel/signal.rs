@@ -60,7 +60,7 @@ impl SigInfo {
     }
 
     /// Whether this is a hardware fault (`si_addr` meaningful, `esr_context` recorded).
-    fn is_fault(&self) -> bool {
+    pub fn is_fault(&self) -> bool {
         matches!(
             self.signo,
             sig::SIGSEGV | sig::SIGBUS | sig::SIGILL | sig::SIGTRAP | sig::SIGFPE
@@ -143,12 +143,79 @@ pub struct Interrupted {
     pub x0: u64,
 }
 
-/// Queues `info` for the thread.
+/// Pending signals: a set, and the `siginfo` of each queued instance. Standard signals
+/// coalesce (one instance at most); real-time signals queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SigQueue {
+    set: u64,
+    queue: std::collections::VecDeque<SigInfo>,
+}
+
+/// Linux's default `RLIMIT_SIGPENDING`-like bound on queued real-time signals per queue.
+const MAX_QUEUED: usize = 4096;
+
+impl SigQueue {
+    /// The pending signals.
+    pub fn set(&self) -> u64 {
+        self.set
+    }
+
+    /// Queues `info`; false if a real-time signal could not be queued (the queue is full).
+    pub fn push(&mut self, info: SigInfo) -> bool {
+        let bit = sig::bit(info.signo);
+        if info.signo < sig::SIGRTMIN {
+            if self.set & bit == 0 {
+                self.queue.push_back(info);
+            }
+        } else {
+            if self.queue.len() >= MAX_QUEUED {
+                return false;
+            }
+            self.queue.push_back(info);
+        }
+        self.set |= bit;
+        true
+    }
+
+    /// Takes the oldest instance of `signo`.
+    pub fn take(&mut self, signo: u32) -> Option<SigInfo> {
+        let position = self.queue.iter().position(|i| i.signo == signo)?;
+        let info = self.queue.remove(position);
+        if !self.queue.iter().any(|i| i.signo == signo) {
+            self.set &= !sig::bit(signo);
+        }
+        info
+    }
+
+    /// Removes every instance of `signo` (it became ignored).
+    pub fn discard(&mut self, signo: u32) {
+        self.queue.retain(|i| i.signo != signo);
+        self.set &= !sig::bit(signo);
+    }
+
+    /// The next signal in `allowed` to deliver: a synchronous fault first, then the lowest
+    /// number, as Linux picks them.
+    pub fn next(&self, allowed: u64) -> Option<u32> {
+        let deliverable = self.set & allowed;
+        if deliverable == 0 {
+            return None;
+        }
+        let fault = self
+            .queue
+            .iter()
+            .find(|i| i.is_fault() && deliverable & sig::bit(i.signo) != 0);
+        Some(fault.map_or(deliverable.trailing_zeros() + 1, |i| i.signo))
+    }
+}
+
+/// `SI_USER`: a signal sent by a process.
+pub fn code_user() -> i32 {
+    sig::code::SI_USER
+}
+
+/// Queues `info` for the calling thread itself.
 pub fn raise(task: &mut Task, info: SigInfo) {
-    task.pending |= sig::bit(info.signo);
-    task.pending_info
-        .retain(|i| i.signo != info.signo || info.signo >= sig::SIGRTMIN);
-    task.pending_info.push(info);
+    lock(&task.shared.pending).push(info);
 }
 
 /// Delivers a CPU fault now: like Linux's `force_sig_fault`, a blocked or ignored fault signal
@@ -157,39 +224,42 @@ pub fn force_synchronous(task: &mut Task, cpu: &mut dyn CpuState, info: SigInfo)
     let bit = sig::bit(info.signo);
     let mut actions = lock(&task.process.sigactions);
     let action = &mut actions[info.signo as usize - 1];
-    if task.sigmask & bit != 0 || action.handler == sig::SIG_IGN {
+    if task.sigmask() & bit != 0 || action.handler == sig::SIG_IGN {
         action.handler = sig::SIG_DFL;
-        task.sigmask &= !bit;
+        drop(actions);
+        let mask = task.sigmask() & !bit;
+        task.set_sigmask(mask);
+    } else {
+        drop(actions);
     }
-    drop(actions);
     raise(task, info);
     deliver_pending(task, cpu);
+}
+
+/// Takes the next deliverable signal for `task`, from its own queue first.
+fn take_next(task: &Task) -> Option<SigInfo> {
+    let allowed = !task.sigmask();
+    let mut own = lock(&task.shared.pending);
+    if let Some(signo) = own.next(allowed) {
+        return own.take(signo);
+    }
+    drop(own);
+    let mut shared = lock(&task.process.pending);
+    let signo = shared.next(allowed)?;
+    shared.take(signo)
 }
 
 /// Delivers the next deliverable pending signal, if any, and settles an interrupted syscall.
 pub fn deliver_pending(task: &mut Task, cpu: &mut dyn CpuState) {
     let interrupted = task.interrupted.take();
-    let deliverable = task.pending & !task.sigmask;
-    if deliverable == 0 {
+    let Some(info) = take_next(task) else {
         if let Some(call) = interrupted {
             restart_syscall(cpu, call);
         }
+        restore_saved_mask(task);
         return;
-    }
-    // Synchronous faults first, then the lowest-numbered signal (Linux's order).
-    let signo = task
-        .pending_info
-        .iter()
-        .find(|i| i.is_fault() && deliverable & sig::bit(i.signo) != 0)
-        .map(|i| i.signo)
-        .unwrap_or(deliverable.trailing_zeros() + 1);
-    let position = task.pending_info.iter().position(|i| i.signo == signo);
-    let info = position
-        .map(|p| task.pending_info.remove(p))
-        .unwrap_or_else(|| SigInfo::user(signo, sig::code::SI_USER, 0, 0));
-    if !task.pending_info.iter().any(|i| i.signo == signo) {
-        task.pending &= !sig::bit(signo);
-    }
+    };
+    let signo = info.signo;
 
     let action = lock(&task.process.sigactions)[signo as usize - 1];
     match action.handler {
@@ -239,6 +309,14 @@ pub fn deliver_pending(task: &mut Task, cpu: &mut dyn CpuState) {
             }
         }
     }
+    restore_saved_mask(task);
+}
+
+/// After `rt_sigsuspend`, the mask from before the call comes back once no handler ran.
+fn restore_saved_mask(task: &mut Task) {
+    if let Some(mask) = task.saved_mask.take() {
+        task.set_sigmask(mask);
+    }
 }
 
 /// Makes the interrupted syscall run again: PC back onto the `svc`, `x0` restored.
@@ -255,7 +333,7 @@ fn run_handler(
     action: &KernelSigaction,
     info: &SigInfo,
 ) -> Result<(), Errno> {
-    let memory = task.process.memory.clone();
+    let memory = task.memory.clone();
     let sp = cpu.sp();
 
     // Choose the stack: the alternate one if asked for and not already on it.
@@ -282,13 +360,15 @@ fn run_handler(
         ss_flags: if on_altstack {
             sig::SS_ONSTACK
         } else {
-            saved_altstack.ss_flags & !sig::SS_AUTODISARM
+            saved_altstack.ss_flags
         },
         __pad: 0,
         ss_size: saved_altstack.ss_size,
     };
     uc_head[16..40].copy_from_slice(bytemuck::bytes_of(&stack));
-    uc_head[40..48].copy_from_slice(&task.sigmask.to_le_bytes());
+    // After rt_sigsuspend the handler returns to the mask from before the call.
+    let return_mask = task.saved_mask.take().unwrap_or_else(|| task.sigmask());
+    uc_head[40..48].copy_from_slice(&return_mask.to_le_bytes());
     memory.write(frame + UC_OFFSET, &uc_head)?;
     memory.write(frame + UC_SIGMASK + 8, &[0u8; 120])?;
 
@@ -326,11 +406,11 @@ fn run_handler(
     memory.write_val(record, &[cpu.x(29), cpu.x(30)])?;
 
     // Enter the handler.
-    let mut mask = task.sigmask | action.mask;
+    let mut mask = task.sigmask() | action.mask;
     if action.flags & sig::SA_NODEFER == 0 {
         mask |= sig::bit(signo);
     }
-    task.sigmask = mask & !sig::UNBLOCKABLE;
+    task.set_sigmask(mask);
     if action.flags & sig::SA_RESETHAND != 0 {
         let mut actions = lock(&task.process.sigactions);
         let reset = &mut actions[signo as usize - 1];
@@ -351,14 +431,20 @@ fn run_handler(
     }
     cpu.set_sp(frame);
     cpu.set_x(29, record);
-    cpu.set_x(30, action.restorer);
+    let trampoline = lock(&task.process.mm).sigreturn_trampoline;
+    let restorer = if action.flags & sig::SA_RESTORER != 0 {
+        action.restorer
+    } else {
+        trampoline
+    };
+    cpu.set_x(30, restorer);
     cpu.set_pc(action.handler);
     Ok(())
 }
 
 /// `rt_sigreturn(2)`: restores the context saved in the frame at SP. Returns the restored `x0`.
 pub fn sigreturn(task: &mut Task, cpu: &mut dyn CpuState) -> Result<u64, Errno> {
-    let memory = task.process.memory.clone();
+    let memory = task.memory.clone();
     let frame = cpu.sp();
     if !frame.is_multiple_of(16) {
         return Err(Errno::EFAULT);
@@ -404,7 +490,7 @@ pub fn sigreturn(task: &mut Task, cpu: &mut dyn CpuState) -> Result<u64, Errno> 
     cpu.set_pc(regs.pc);
     cpu.set_pstate(regs.pstate);
     cpu.set_fp(&fp);
-    task.sigmask = mask & !sig::UNBLOCKABLE;
+    task.set_sigmask(mask);
 
     // restore_altstack: like sigaltstack(&uc_stack, NULL), errors ignored.
     let _ = set_altstack(task, cpu.sp(), &stack);

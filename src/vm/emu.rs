@@ -74,6 +74,10 @@ impl Backend for EmuBackend {
     fn create_vcpu(&self, memory: Arc<GuestMemory>) -> Result<Box<dyn Vcpu>, VcpuError> {
         Ok(Box::new(EmuVcpu::new(memory)?))
     }
+
+    fn serializes_guests(&self) -> bool {
+        true
+    }
 }
 
 fn uc_err(context: &str, err: uc_error) -> String {

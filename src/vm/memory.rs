@@ -376,6 +376,44 @@ impl GuestMemory {
         Ok(self.reservation.range(addr..addr + usable).with(f))
     }
 
+    /// Atomically replaces the aligned `u32` at `addr` with `f(old)` and returns `old` (for
+    /// futexes). `EFAULT` unless the guest could read and write it; `EINVAL` if unaligned.
+    pub fn update_u32(&self, addr: u64, mut f: impl FnMut(u32) -> Option<u32>) -> SysResult<u32> {
+        if !addr.is_multiple_of(4) {
+            return Err(Errno::EINVAL);
+        }
+        self.check(addr, 4, Prot::READ | Prot::WRITE)?;
+        let word = self.reservation.range(addr..addr + 4).as_atomic_u32();
+        let mut old = word.load(std::sync::atomic::Ordering::SeqCst);
+        loop {
+            let Some(new) = f(old) else {
+                return Ok(old);
+            };
+            match word.compare_exchange(
+                old,
+                new,
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+            ) {
+                Ok(_) => return Ok(old),
+                Err(current) => old = current,
+            }
+        }
+    }
+
+    /// Reads the aligned `u32` at `addr` atomically.
+    pub fn load_u32(&self, addr: u64) -> SysResult<u32> {
+        if !addr.is_multiple_of(4) {
+            return Err(Errno::EINVAL);
+        }
+        self.check(addr, 4, Prot::READ)?;
+        Ok(self
+            .reservation
+            .range(addr..addr + 4)
+            .as_atomic_u32()
+            .load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     /// Asks the backends to drop translated code if a runtime write landed on executable pages.
     fn note_write(&self, addr: u64, len: u64) {
         let executable = self

@@ -83,6 +83,23 @@ pub struct FpState {
     pub fpcr: u32,
 }
 
+/// The whole EL0-visible register state of a vCPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuSnapshot {
+    /// `x0`..`x30`.
+    pub x: [u64; 31],
+    /// `SP_EL0`.
+    pub sp: u64,
+    /// The program counter.
+    pub pc: u64,
+    /// NZCV and the other EL0-visible `PSTATE` bits.
+    pub pstate: u64,
+    /// `TPIDR_EL0`.
+    pub tpidr: u64,
+    /// FP/SIMD registers.
+    pub fp: FpState,
+}
+
 /// Register access for exit handlers.
 pub trait CpuState {
     /// General register `x<n>`, `n` in `0..=30`.
@@ -109,6 +126,34 @@ pub trait CpuState {
     fn fp(&self) -> FpState;
     /// Sets the FP/SIMD registers.
     fn set_fp(&mut self, fp: &FpState);
+
+    /// Every register, for a new thread or process that starts as a copy of this one.
+    fn snapshot(&self) -> CpuSnapshot {
+        let mut x = [0u64; 31];
+        for (n, v) in x.iter_mut().enumerate() {
+            *v = self.x(n);
+        }
+        CpuSnapshot {
+            x,
+            sp: self.sp(),
+            pc: self.pc(),
+            pstate: self.pstate(),
+            tpidr: self.tpidr(),
+            fp: self.fp(),
+        }
+    }
+
+    /// Loads every register from `snapshot`.
+    fn restore(&mut self, snapshot: &CpuSnapshot) {
+        for (n, v) in snapshot.x.iter().enumerate() {
+            self.set_x(n, *v);
+        }
+        self.set_sp(snapshot.sp);
+        self.set_pc(snapshot.pc);
+        self.set_pstate(snapshot.pstate);
+        self.set_tpidr(snapshot.tpidr);
+        self.set_fp(&snapshot.fp);
+    }
 
     /// The syscall number (`x8`) and the six argument registers `x0`..`x5`.
     fn syscall_args(&self) -> (u64, [u64; 6]) {
@@ -222,6 +267,10 @@ pub trait Backend: Send + Sync {
 
     /// Creates a vCPU over `memory` on the calling thread, mapping every current VMA.
     fn create_vcpu(&self, memory: Arc<GuestMemory>) -> Result<Box<dyn Vcpu>, VcpuError>;
+
+    /// Whether guest threads must run one at a time: true where the vCPUs do not make each
+    /// other's atomic instructions atomic (the emulator).
+    fn serializes_guests(&self) -> bool;
 }
 
 /// Picks the backend for `kind` on this host.

@@ -57,6 +57,49 @@ pub mod open {
     pub const SETFL_MASK: u64 = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
 }
 
+/// `clone` flags.
+pub mod clone {
+    pub const CSIGNAL: u64 = 0xff;
+    pub const CLONE_VM: u64 = 0x100;
+    pub const CLONE_FS: u64 = 0x200;
+    pub const CLONE_FILES: u64 = 0x400;
+    pub const CLONE_SIGHAND: u64 = 0x800;
+    pub const CLONE_PIDFD: u64 = 0x1000;
+    pub const CLONE_PTRACE: u64 = 0x2000;
+    pub const CLONE_VFORK: u64 = 0x4000;
+    pub const CLONE_PARENT: u64 = 0x8000;
+    pub const CLONE_THREAD: u64 = 0x10000;
+    pub const CLONE_NEWNS: u64 = 0x20000;
+    pub const CLONE_SYSVSEM: u64 = 0x40000;
+    pub const CLONE_SETTLS: u64 = 0x80000;
+    pub const CLONE_PARENT_SETTID: u64 = 0x100000;
+    pub const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+    pub const CLONE_DETACHED: u64 = 0x400000;
+    pub const CLONE_UNTRACED: u64 = 0x800000;
+    pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
+    pub const CLONE_NEWCGROUP: u64 = 0x2000000;
+    pub const CLONE_NEWUTS: u64 = 0x4000000;
+    pub const CLONE_NEWIPC: u64 = 0x8000000;
+    pub const CLONE_NEWUSER: u64 = 0x10000000;
+    pub const CLONE_NEWPID: u64 = 0x20000000;
+    pub const CLONE_NEWNET: u64 = 0x40000000;
+    pub const CLONE_IO: u64 = 0x80000000;
+    pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+    pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    pub const CLONE_NEWTIME: u64 = 0x80;
+    /// Namespace flags: elfuse has no namespaces.
+    pub const NAMESPACES: u64 = CLONE_NEWNS
+        | CLONE_NEWCGROUP
+        | CLONE_NEWUTS
+        | CLONE_NEWIPC
+        | CLONE_NEWUSER
+        | CLONE_NEWPID
+        | CLONE_NEWNET;
+    /// Every flag `clone3` accepts.
+    pub const CLONE3_KNOWN: u64 =
+        0xffff_ff00 | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP | CLONE_NEWTIME;
+}
+
 /// `AT_*` flags and the special directory descriptor.
 pub mod at {
     pub const AT_FDCWD: i32 = -100;

@@ -72,7 +72,7 @@ fn stat_node(ctx: &Ctx<'_>, node: Node, follow: bool) -> SysResult<FileStat> {
                     .map_err(|_| Errno::ENOENT)?;
                 retry(|| host::fs::fstatat(host::fs::CWD, &c, true))
             } else {
-                Ok(magic_link_stat(exec.path.len()))
+                Ok(magic_link_stat(exec.exe.len()))
             }
         }
     }
@@ -350,7 +350,7 @@ pub fn sys_readlinkat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
                 .map_err(|_| Errno::ENOENT)?;
             descriptor_target(&file)
         }
-        Node::Exe => lock(&ctx.process().exec).path.clone(),
+        Node::Exe => lock(&ctx.process().exec).exe.clone(),
     };
     let len = target.len().min(size as usize);
     ctx.mem().write(a[2], &target[..len])?;

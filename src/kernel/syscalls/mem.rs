@@ -42,7 +42,7 @@ pub fn sys_brk(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let process = ctx.process().clone();
     let mut mm_state = lock(&process.mm);
     let layout = mm_state.layout;
-    Ok(mm_state.brk.set(&process.memory, &layout, a[0]))
+    Ok(mm_state.brk.set(&ctx.task.memory, &layout, a[0]))
 }
 
 fn prot_of(bits: u64) -> Prot {

@@ -17,6 +17,7 @@ mod mem;
 mod process;
 mod signal;
 mod system;
+pub(crate) mod thread;
 mod time;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,7 +54,7 @@ impl Ctx<'_> {
 
     /// Guest memory.
     pub fn mem(&self) -> &GuestMemory {
-        &self.task.process.memory
+        &self.task.memory
     }
 
     /// The file behind descriptor `fd` (an `int` argument: the low 32 bits count).
@@ -171,6 +172,7 @@ syscall_table! {
     93 exit(Int) -> Int = process::sys_exit;
     94 exit_group(Int) -> Int = process::sys_exit_group;
     96 set_tid_address(Hex) -> Int = process::sys_set_tid_address;
+    98 futex(Hex, Int, Int, Hex, Hex, Int) -> Int = thread::sys_futex;
     99 set_robust_list(Hex, Uint) -> Int = process::sys_set_robust_list;
     100 get_robust_list(Int, Hex, Hex) -> Int = process::sys_get_robust_list;
     101 nanosleep(Hex, Hex) -> Int = time::sys_nanosleep;
@@ -191,9 +193,12 @@ syscall_table! {
     130 tkill(Int, Signal) -> Int = signal::sys_tkill;
     131 tgkill(Int, Int, Signal) -> Int = signal::sys_tgkill;
     132 sigaltstack(Hex, Hex) -> Int = signal::sys_sigaltstack;
+    133 rt_sigsuspend(Hex, Uint) -> Int = signal::sys_rt_sigsuspend;
     134 rt_sigaction(Signal, Hex, Hex, Uint) -> Int = signal::sys_rt_sigaction;
     135 rt_sigprocmask(SigHow, Hex, Hex, Uint) -> Int = signal::sys_rt_sigprocmask;
     136 rt_sigpending(Hex, Uint) -> Int = signal::sys_rt_sigpending;
+    137 rt_sigtimedwait(Hex, Hex, Hex, Uint) -> Int = signal::sys_rt_sigtimedwait;
+    138 rt_sigqueueinfo(Int, Signal, Hex) -> Int = signal::sys_rt_sigqueueinfo;
     139 rt_sigreturn() -> Int = signal::sys_rt_sigreturn;
     140 setpriority(Int, Int, Int) -> Int = system::sys_setpriority;
     141 getpriority(Int, Int) -> Int = system::sys_getpriority;
@@ -235,6 +240,7 @@ syscall_table! {
     214 brk(Hex) -> Hex = mem::sys_brk;
     215 munmap(Hex, Uint) -> Int = mem::sys_munmap;
     216 mremap(Hex, Uint, Uint, Hex, Hex) -> Hex = mem::sys_mremap;
+    220 clone(Hex, Hex, Hex, Hex, Hex) -> Int = thread::sys_clone;
     222 mmap(Hex, Uint, Prot, MapFlags, Fd, Hex) -> Hex = mem::sys_mmap;
     223 fadvise64(Fd, Int, Int, Int) -> Int = fs_io::sys_fadvise64;
     226 mprotect(Hex, Uint, Prot) -> Int = mem::sys_mprotect;
@@ -245,6 +251,7 @@ syscall_table! {
     231 munlockall() -> Int = mem::sys_munlockall;
     232 mincore(Hex, Uint, Hex) -> Int = mem::sys_mincore;
     233 madvise(Hex, Uint, Int) -> Int = mem::sys_madvise;
+    240 rt_tgsigqueueinfo(Int, Int, Signal, Hex) -> Int = signal::sys_rt_tgsigqueueinfo;
     261 prlimit64(Int, Int, Hex, Hex) -> Int = system::sys_prlimit64;
     267 syncfs(Fd) -> Int = fs_attr::sys_syncfs;
     276 renameat2(Dirfd, Path, Dirfd, Path, Hex) -> Int = fs_dir::sys_renameat2;
@@ -254,9 +261,11 @@ syscall_table! {
     287 pwritev2(Fd, Hex, Int, Int, Int, Hex) -> Int = fs_io::sys_pwritev2;
     291 statx(Dirfd, Path, AtFlags, Hex, Hex) -> Int = fs_stat::sys_statx;
     293 rseq(Hex, Uint, Int, Hex) -> Int = process::sys_rseq;
+    435 clone3(Hex, Uint) -> Int = thread::sys_clone3;
     436 close_range(Fd, Fd, Hex) -> Int = fs_open::sys_close_range;
     437 openat2(Dirfd, Path, Hex, Uint) -> Int = fs_open::sys_openat2;
     439 faccessat2(Dirfd, Path, Int, AtFlags) -> Int = fs_stat::sys_faccessat2;
+    449 futex_waitv(Hex, Uint, Hex, Hex, Clock) -> Int = thread::sys_futex_waitv;
     452 fchmodat2(Dirfd, Path, Mode, AtFlags) -> Int = fs_attr::sys_fchmodat2;
 }
 
@@ -329,7 +338,7 @@ pub fn dispatch(task: &mut Task, cpu: &mut dyn CpuState) {
         Err(errno) => errno.as_return(),
     };
     if let Some(tracer) = &task.process.tracer {
-        tracer.syscall(&task.process.memory, task.tid, nr, def, &args, ret);
+        tracer.syscall(&task.memory, task.tid, nr, def, &args, ret);
     }
     cpu.set_x(0, ret);
 }

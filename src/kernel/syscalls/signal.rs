@@ -1,39 +1,21 @@
-//! Signal state and sending: `rt_sigaction(2)`, `rt_sigprocmask(2)`, `rt_sigpending(2)`,
-//! `sigaltstack(2)`, `rt_sigreturn(2)`, `rt_sigsuspend(2)`, `kill(2)`, `tkill(2)` and
-//! `tgkill(2)`.
+//! Signal state, sending and waiting: `rt_sigaction(2)`, `rt_sigprocmask(2)`,
+//! `rt_sigpending(2)`, `sigaltstack(2)`, `rt_sigreturn(2)`, `rt_sigsuspend(2)`,
+//! `rt_sigtimedwait(2)`, `kill(2)`, `tkill(2)`, `tgkill(2)`, `rt_sigqueueinfo(2)` and
+//! `rt_tgsigqueueinfo(2)`.
+
+use std::time::{Duration, Instant};
 
 use super::Ctx;
 use crate::host;
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::signal::{self as sig, NSIG};
-use crate::kernel::abi::structs::{KernelSigaction, SigaltStack};
+use crate::kernel::abi::structs::{KernelSigaction, SigaltStack, Timespec};
 use crate::kernel::process::lock;
-use crate::kernel::signal::{self, SigInfo};
+use crate::kernel::signal::{self, SigInfo, restart};
 use crate::kernel::task::{ExitStatus, Outcome};
 
 /// The size of the kernel's `sigset_t` on arm64.
 const SIGSET_SIZE: u64 = 8;
-
-/// Asynchronous signals whose ignore/default disposition is mirrored on the host process, so a
-/// signal from the terminal or another process has the effect the guest asked for.
-const MIRRORED: [u32; 16] = [
-    sig::SIGHUP,
-    sig::SIGINT,
-    sig::SIGQUIT,
-    sig::SIGUSR1,
-    sig::SIGUSR2,
-    sig::SIGALRM,
-    sig::SIGTERM,
-    sig::SIGTSTP,
-    sig::SIGTTIN,
-    sig::SIGTTOU,
-    sig::SIGXCPU,
-    sig::SIGXFSZ,
-    sig::SIGVTALRM,
-    sig::SIGPROF,
-    sig::SIGWINCH,
-    sig::SIGIO,
-];
 
 fn signal_number(value: u64) -> SysResult<u32> {
     let signo = value as u32 as i32;
@@ -68,14 +50,12 @@ pub fn sys_rt_sigaction(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         }
         old
     };
-    if let Some(act) = new {
-        if MIRRORED.contains(&signo) {
-            host::signals::set_disposition(signo, act.handler == sig::SIG_IGN);
-        }
-        // Ignoring a signal discards it if pending (POSIX).
-        if act.handler == sig::SIG_IGN {
-            ctx.task.pending &= !sig::bit(signo);
-            ctx.task.pending_info.retain(|i| i.signo != signo);
+    // A signal that becomes ignored is discarded if pending (POSIX).
+    if new.is_some() && ctx.process().ignores(signo) {
+        lock(&ctx.process().pending).discard(signo);
+        let threads: Vec<_> = lock(&ctx.process().threads).values().cloned().collect();
+        for thread in threads {
+            lock(&thread.pending).discard(signo);
         }
     }
     if a[2] != 0 {
@@ -89,7 +69,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     if a[3] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    let old = ctx.task.sigmask;
+    let old = ctx.task.sigmask();
     if a[1] != 0 {
         let set: u64 = ctx.mem().read_val(a[1])?;
         let new = match a[0] as u32 as u64 {
@@ -98,7 +78,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             sig::SIG_SETMASK => set,
             _ => return Err(Errno::EINVAL),
         };
-        set_mask(ctx, new & !sig::UNBLOCKABLE);
+        ctx.task.set_sigmask(new);
     }
     if a[2] != 0 {
         ctx.mem().write_val(a[2], &old)?;
@@ -106,23 +86,12 @@ pub fn sys_rt_sigprocmask(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Sets the thread's mask, mirroring it for the host-mirrored signals.
-pub(super) fn set_mask(ctx: &mut Ctx<'_>, mask: u64) {
-    ctx.task.sigmask = mask;
-    let mirrored: Vec<u32> = MIRRORED
-        .iter()
-        .copied()
-        .filter(|&s| mask & sig::bit(s) != 0)
-        .collect();
-    host::signals::set_thread_mask(&mirrored, &MIRRORED);
-}
-
 /// `rt_sigpending(2)`: pending signals that are blocked.
 pub fn sys_rt_sigpending(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     if a[1] > SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    let pending = (ctx.task.pending | host::signals::host_pending(&MIRRORED)) & ctx.task.sigmask;
+    let pending = ctx.task.shared.pending_set() & ctx.task.sigmask();
     let bytes = pending.to_le_bytes();
     ctx.mem().write(a[0], &bytes[..a[1] as usize])?;
     Ok(0)
@@ -153,6 +122,76 @@ pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>, _a: &[u64; 6]) -> SysResult {
     }
 }
 
+/// `rt_sigsuspend(2)`: waits with a temporary mask until a signal is delivered; always
+/// returns `EINTR`, and the handler returns to the original mask.
+pub fn sys_rt_sigsuspend(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
+    if a[1] != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let mask: u64 = ctx.mem().read_val(a[0])?;
+    let old = ctx.task.sigmask();
+    ctx.task.set_sigmask(mask);
+    let shared = ctx.task.shared.clone();
+    let _ = shared.wait(None, || false);
+    ctx.task.saved_mask = Some(old);
+    Err(restart::ERESTARTNOHAND)
+}
+
+/// `rt_sigtimedwait(2)`: takes a signal of `set` from the pending queues, waiting for one if
+/// needed; `EAGAIN` when the timeout passes.
+pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
+    if a[3] != SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let set: u64 = ctx.mem().read_val::<u64>(a[0])? & !sig::UNBLOCKABLE;
+    let deadline = if a[2] != 0 {
+        let ts: Timespec = ctx.mem().read_val(a[2])?;
+        if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+            return Err(Errno::EINVAL);
+        }
+        Some(Instant::now() + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    } else {
+        None
+    };
+    // While waiting, the signals of `set` are unblocked so a sender wakes this thread, but
+    // they are taken here, not delivered to a handler.
+    let old = ctx.task.sigmask();
+    let take = |ctx: &Ctx<'_>| -> Option<SigInfo> {
+        let mut own = lock(&ctx.task.shared.pending);
+        if let Some(signo) = own.next(set) {
+            return own.take(signo);
+        }
+        drop(own);
+        let mut shared = lock(&ctx.process().pending);
+        let signo = shared.next(set)?;
+        shared.take(signo)
+    };
+    let info = match take(ctx) {
+        Some(info) => info,
+        None => {
+            ctx.task.set_sigmask(old & !set);
+            let shared = ctx.task.shared.clone();
+            let result = shared.wait(deadline, || shared.pending_set() & set != 0);
+            ctx.task.set_sigmask(old);
+            match result {
+                Ok(()) => take(ctx).ok_or(restart::ERESTARTSYS)?,
+                Err(Errno::ETIMEDOUT) => return Err(Errno::EAGAIN),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if a[1] != 0 {
+        ctx.mem().write(a[1], &info.to_bytes())?;
+    }
+    Ok(u64::from(info.signo))
+}
+
+/// Whether the caller may signal processes of user `target_uid` (ids as Linux compares them).
+fn may_signal(ctx: &Ctx<'_>) -> (i32, u32) {
+    let creds = lock(&ctx.process().creds);
+    (ctx.process().pid, creds.uid)
+}
+
 /// `kill(2)`.
 pub fn sys_kill(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let pid = a[0] as u32 as i32;
@@ -160,18 +199,15 @@ pub fn sys_kill(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     if signo > NSIG {
         return Err(Errno::EINVAL);
     }
-    let own_pid = ctx.process().pid;
+    let (own_pid, uid) = may_signal(ctx);
     if pid == own_pid {
         if signo != 0 {
-            let uid = lock(&ctx.process().creds).uid;
-            signal::raise(
-                ctx.task,
-                SigInfo::user(signo, sig::code::SI_USER, own_pid, uid),
-            );
+            ctx.process()
+                .send_signal(SigInfo::user(signo, sig::code::SI_USER, own_pid, uid));
         }
         return Ok(0);
     }
-    // Other processes (and groups) are host processes: the host delivers, and elfuse in the
+    // Other processes (and groups) are host processes: the host delivers, and elfuse in each
     // receiving process hands the signal to its guest.
     let host_sig = if signo == 0 {
         0
@@ -184,33 +220,97 @@ pub fn sys_kill(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 
 /// `tkill(2)`.
 pub fn sys_tkill(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
-    thread_kill(ctx, None, a[0] as u32 as i32, a[1] as u32)
+    thread_signal(ctx, None, a[0] as u32 as i32, a[1] as u32, None)
 }
 
 /// `tgkill(2)`.
 pub fn sys_tgkill(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
-    thread_kill(
+    thread_signal(
         ctx,
         Some(a[0] as u32 as i32),
         a[1] as u32 as i32,
         a[2] as u32,
+        None,
     )
 }
 
-fn thread_kill(ctx: &mut Ctx<'_>, tgid: Option<i32>, tid: i32, signo: u32) -> SysResult {
+fn thread_signal(
+    ctx: &mut Ctx<'_>,
+    tgid: Option<i32>,
+    tid: i32,
+    signo: u32,
+    info: Option<SigInfo>,
+) -> SysResult {
     if tid <= 0 || tgid.is_some_and(|t| t <= 0) || signo > NSIG {
         return Err(Errno::EINVAL);
     }
-    let own_pid = ctx.process().pid;
-    if tgid.is_some_and(|t| t != own_pid) || tid != ctx.task.tid {
+    let (own_pid, uid) = may_signal(ctx);
+    if tgid.is_some_and(|t| t != own_pid) || ctx.process().thread(tid).is_none() {
         return Err(Errno::ESRCH);
     }
     if signo != 0 {
-        let uid = lock(&ctx.process().creds).uid;
-        signal::raise(
-            ctx.task,
-            SigInfo::user(signo, sig::code::SI_TKILL, own_pid, uid),
-        );
+        let info = info.unwrap_or_else(|| SigInfo::user(signo, sig::code::SI_TKILL, own_pid, uid));
+        ctx.process().send_thread_signal(tid, info);
     }
     Ok(0)
+}
+
+/// Reads the `siginfo` of `rt_sigqueueinfo`: a caller may not pretend to be the kernel or
+/// `kill` towards another process (`si_code >= 0` or `SI_TKILL`).
+fn queued_info(ctx: &Ctx<'_>, signo: u32, addr: u64, target: i32) -> SysResult<SigInfo> {
+    let raw: [u8; 128] = ctx.mem().read_val(addr)?;
+    let code = i32::from_le_bytes(raw[8..12].try_into().expect("4 bytes"));
+    if (code >= 0 || code == sig::code::SI_TKILL) && target != ctx.process().pid {
+        return Err(Errno::EPERM);
+    }
+    let mut fields = [0u64; 4];
+    for (i, f) in fields.iter_mut().enumerate() {
+        *f = u64::from_le_bytes(raw[16 + 8 * i..24 + 8 * i].try_into().expect("8 bytes"));
+    }
+    let errno = i32::from_le_bytes(raw[4..8].try_into().expect("4 bytes"));
+    Ok(SigInfo {
+        signo,
+        code,
+        errno,
+        fields,
+    })
+}
+
+/// `rt_sigqueueinfo(2)`: only within this process (others need the host's own queueing).
+pub fn sys_rt_sigqueueinfo(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
+    let pid = a[0] as u32 as i32;
+    let signo = a[1] as u32;
+    if signo > NSIG {
+        return Err(Errno::EINVAL);
+    }
+    let info = queued_info(ctx, signo, a[2], pid)?;
+    if pid != ctx.process().pid {
+        let host_sig = if signo == 0 {
+            0
+        } else {
+            host::signals::to_host(signo).ok_or(Errno::EINVAL)?
+        };
+        host::signals::kill(pid, host_sig)?;
+        return Ok(0);
+    }
+    if signo != 0 {
+        ctx.process().send_signal(info);
+    }
+    Ok(0)
+}
+
+/// `rt_tgsigqueueinfo(2)`.
+pub fn sys_rt_tgsigqueueinfo(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
+    let signo = a[2] as u32;
+    if signo > NSIG {
+        return Err(Errno::EINVAL);
+    }
+    let info = queued_info(ctx, signo, a[3], a[0] as u32 as i32)?;
+    thread_signal(
+        ctx,
+        Some(a[0] as u32 as i32),
+        a[1] as u32 as i32,
+        signo,
+        Some(info),
+    )
 }

@@ -36,11 +36,10 @@ pub fn sys_uname(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 }
 
 /// `sethostname(2)`: the host name is the host's; changing it needs `CAP_SYS_ADMIN`.
-pub fn sys_sethostname(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
-    if a[1] > 64 {
-        return Err(Errno::EINVAL);
-    }
-    let _ = ctx;
+///
+/// elfuse never renames the host, so every caller is treated as lacking the capability
+/// (as in a container without it): `EPERM` before any argument is looked at.
+pub fn sys_sethostname(_ctx: &mut Ctx<'_>, _a: &[u64; 6]) -> SysResult {
     Err(Errno::EPERM)
 }
 
@@ -267,27 +266,41 @@ const SCHED_RESET_ON_FORK: u64 = 0x4000_0000;
 /// `sched_getscheduler(2)`.
 pub fn sys_sched_getscheduler(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     own(ctx, a[0])?;
-    Ok(SCHED_OTHER)
+    Ok(lock(&ctx.process().prctl).sched_policy)
+}
+
+/// Reads a `struct sched_param` argument: a null pointer is `EINVAL`.
+fn sched_priority(ctx: &Ctx<'_>, addr: u64) -> SysResult<i32> {
+    if addr == 0 {
+        return Err(Errno::EINVAL);
+    }
+    ctx.mem().read_val(addr)
 }
 
 /// `sched_getparam(2)`.
 pub fn sys_sched_getparam(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     own(ctx, a[0])?;
+    if a[1] == 0 {
+        return Err(Errno::EINVAL);
+    }
     ctx.mem().write_val(a[1], &0i32)?;
     Ok(0)
 }
 
-/// `sched_setscheduler(2)`: the normal policies at priority 0; real-time ones need privilege
-/// elfuse does not pass on.
+/// `sched_setscheduler(2)`: the normal policies at priority 0 are recorded and reported back
+/// (the host scheduler is not changed); real-time ones need privilege elfuse does not pass
+/// on.
 pub fn sys_sched_setscheduler(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     own(ctx, a[0])?;
     let policy = a[1] as u32 as u64 & !SCHED_RESET_ON_FORK;
-    let priority: i32 = ctx.mem().read_val(a[2])?;
+    let priority = sched_priority(ctx, a[2])?;
     match policy {
-        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE if priority == 0 => Ok(0),
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE if priority == 0 => {
+            lock(&ctx.process().prctl).sched_policy = policy;
+            Ok(0)
+        }
         SCHED_OTHER | SCHED_BATCH | SCHED_IDLE => Err(Errno::EINVAL),
         SCHED_FIFO | SCHED_RR if (1..=99).contains(&priority) => Err(Errno::EPERM),
-        SCHED_FIFO | SCHED_RR | SCHED_DEADLINE => Err(Errno::EINVAL),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -295,7 +308,7 @@ pub fn sys_sched_setscheduler(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 /// `sched_setparam(2)`.
 pub fn sys_sched_setparam(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     own(ctx, a[0])?;
-    let priority: i32 = ctx.mem().read_val(a[1])?;
+    let priority = sched_priority(ctx, a[1])?;
     if priority != 0 {
         Err(Errno::EINVAL)
     } else {

@@ -1,0 +1,118 @@
+//! Running a guest thread on the calling host thread, from its first instruction to its end,
+//! and what a thread's end means for its process.
+
+use std::sync::Arc;
+
+use tracing::{debug, error};
+
+use crate::kernel::RuntimeError;
+use crate::kernel::abi::signal as sig;
+use crate::kernel::futex;
+use crate::kernel::process::Process;
+use crate::kernel::sched;
+use crate::kernel::task::{self, ExitStatus, Outcome, Task};
+use crate::vm::{CpuSnapshot, Vcpu};
+
+/// Runs `task` on the calling host thread until it ends. Returns how it ended; the process
+/// has been told (a thread exit, the end of the process).
+pub fn run(mut task: Task, regs: CpuSnapshot) -> Result<Outcome, RuntimeError> {
+    let process = task.process.clone();
+    task::set_current(Some(task.shared.clone()));
+    sched::enter(process.run.clone(), None);
+    let result = run_vcpu(&mut task, regs);
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            sched::leave();
+            task::set_current(None);
+            return Err(e);
+        }
+    };
+    end(&mut task, &outcome);
+    sched::leave();
+    task::set_current(None);
+    Ok(outcome)
+}
+
+/// Creates a vCPU and runs it, recreating it when `execve` replaces the image.
+fn run_vcpu(task: &mut Task, mut regs: CpuSnapshot) -> Result<Outcome, RuntimeError> {
+    loop {
+        let mut vcpu: Box<dyn Vcpu> = task.process.backend.create_vcpu(task.memory.clone())?;
+        vcpu.state().restore(&regs);
+        task.shared.attach(vcpu.handle());
+        sched::set_vcpu(vcpu.handle());
+        loop {
+            vcpu.run(task)?;
+            match task.outcome.take() {
+                None => continue,
+                Some(Outcome::Exec) => break,
+                Some(outcome) => return Ok(outcome),
+            }
+        }
+        // execve: the new image's registers were left in the task.
+        regs = task.exec_regs.take().unwrap_or_default();
+        debug!(tid = task.tid, pc = regs.pc, "starting the new image");
+    }
+}
+
+/// What a thread's end does: clears its `clear_child_tid` word and wakes its joiners, marks
+/// robust futexes it held as dead, and ends the process if it was the last thread.
+fn end(task: &mut Task, outcome: &Outcome) {
+    let process = task.process.clone();
+    task::mark_exited(&task.shared);
+    match outcome {
+        Outcome::ThreadExit(code) => {
+            futex::exit_robust_list(task);
+            if task.clear_child_tid != 0
+                && task.memory.write_val(task.clear_child_tid, &0u32).is_ok()
+            {
+                futex::wake(&process, &task.memory, task.clear_child_tid, 1, u32::MAX);
+            }
+            if process.remove_thread(task.tid) {
+                process.finish(ExitStatus::Exited(*code as u8));
+            }
+        }
+        Outcome::ProcessExit(status) => {
+            process.remove_thread(task.tid);
+            process.finish(*status);
+        }
+        Outcome::Killed | Outcome::Exec => {
+            process.remove_thread(task.tid);
+        }
+    }
+}
+
+/// Starts a new guest thread on a new host thread (a guest `clone` with `CLONE_THREAD`).
+///
+/// The thread id is the new host thread's own where the host has Linux-style ids, so it is
+/// unique among the host's processes; `build` makes the task and its registers from it, on
+/// the calling thread. Returns the id.
+pub fn spawn(build: impl FnOnce(i32) -> (Task, CpuSnapshot)) -> std::io::Result<i32> {
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel::<i32>();
+    let (task_tx, task_rx) = std::sync::mpsc::channel::<(Task, CpuSnapshot)>();
+    std::thread::Builder::new()
+        .name("elfuse-guest".into())
+        .stack_size(8 << 20)
+        .spawn(move || {
+            if tid_tx.send(crate::host::threads::thread_id()).is_err() {
+                return;
+            }
+            let Ok((task, regs)) = task_rx.recv() else {
+                return;
+            };
+            let process: Arc<Process> = task.process.clone();
+            let tid = task.tid;
+            if let Err(e) = run(task, regs) {
+                error!(tid, "guest thread failed: {e}");
+                process.finish(ExitStatus::Signaled(sig::SIGKILL));
+            }
+        })?;
+    let tid = tid_rx
+        .recv()
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EAGAIN))?;
+    let (task, regs) = build(tid);
+    task_tx
+        .send((task, regs))
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EAGAIN))?;
+    Ok(tid)
+}
