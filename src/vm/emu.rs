@@ -315,8 +315,12 @@ fn apply_events(
                             e,
                         )
                     })?;
-                // The engine's TLB may still hold the old permissions.
+                // The engine's TLB may still hold the old permissions, and code translated
+                // while the range was writable must not outlive a switch to executable.
                 let _ = uc.ctl_flush_tlb();
+                if prot.contains(Prot::EXEC) {
+                    let _ = uc.ctl_remove_cache(range.start, range.end);
+                }
             }
             MemEvent::Invalidate { range } => {
                 let _ = uc.ctl_remove_cache(range.start, range.end);
@@ -626,5 +630,132 @@ impl CpuState for Unicorn<'_, EmuData> {
         }
         put(self, RegisterARM64::FPSR, u64::from(fp.fpsr));
         put(self, RegisterARM64::FPCR, u64::from(fp.fpcr));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::thread;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::vm::vma::Vma;
+
+    const CODE: u64 = 0x10000;
+    const DATA: u64 = 0x20000;
+    const RX: Prot = Prot::READ.union(Prot::EXEC);
+    const RW: Prot = Prot::READ.union(Prot::WRITE);
+
+    /// A vCPU over one code page holding `code` and one data page with protection `data`.
+    fn vcpu_with(code: &[u32], data: Prot) -> (Arc<GuestMemory>, EmuVcpu) {
+        let memory = Arc::new(GuestMemory::new(1 << 24).expect("reserve guest memory"));
+        memory.map(Vma::anonymous(CODE..CODE + 0x1000, RW));
+        let bytes: Vec<u8> = code.iter().flat_map(|insn| insn.to_le_bytes()).collect();
+        memory.write(CODE, &bytes).unwrap();
+        memory.protect(CODE..CODE + 0x1000, RX);
+        memory.map(Vma::anonymous(DATA..DATA + 0x1000, data));
+        let vcpu = EmuVcpu::new(memory.clone()).expect("create a vCPU");
+        (memory, vcpu)
+    }
+
+    /// Records every exit; stops at the first one that is not an interruption.
+    #[derive(Default)]
+    struct Recorder {
+        interruptions: u64,
+        last: Option<VcpuExit>,
+    }
+
+    impl ExitHandler for Recorder {
+        fn on_exit(&mut self, _cpu: &mut dyn CpuState, exit: VcpuExit) -> Resume {
+            if exit == VcpuExit::Interrupted {
+                self.interruptions += 1;
+                return Resume::Continue;
+            }
+            self.last = Some(exit);
+            Resume::Stop
+        }
+    }
+
+    /// Stops from another thread land between instructions: an instruction whose memory
+    /// access has completed is never run a second time when the guest resumes.
+    #[test]
+    fn kicks_from_another_thread_never_repeat_an_instruction() {
+        const ROUNDS: u64 = 5_000_000;
+        let code = [
+            0xf821_0003, // loop: ldadd x1, x3, [x0]
+            0xf940_00e7, //       ldr x7, [x7]
+            0xf100_0442, //       subs x2, x2, #1
+            0x54ff_ffa1, //       b.ne loop
+            0xd400_0001, //       svc #0
+        ];
+        let (memory, mut vcpu) = vcpu_with(&code, RW);
+        // x7 walks a two-cell ring, so each executed `ldr` flips it between the cells.
+        memory.write_val(DATA + 0x100, &(DATA + 0x108)).unwrap();
+        memory.write_val(DATA + 0x108, &(DATA + 0x100)).unwrap();
+        let cpu = vcpu.state();
+        cpu.set_x(0, DATA);
+        cpu.set_x(1, 1);
+        cpu.set_x(2, ROUNDS);
+        cpu.set_x(7, DATA + 0x100);
+        cpu.set_pc(CODE);
+
+        let done = Arc::new(AtomicBool::new(false));
+        let kicker = {
+            let (handle, done) = (vcpu.handle(), done.clone());
+            thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    handle.kick();
+                    thread::sleep(Duration::from_micros(5));
+                }
+            })
+        };
+        let mut recorder = Recorder::default();
+        vcpu.run(&mut recorder).unwrap();
+        done.store(true, Ordering::Relaxed);
+        kicker.join().unwrap();
+
+        assert_eq!(recorder.last, Some(VcpuExit::Syscall));
+        assert!(
+            recorder.interruptions > 20,
+            "only {} kicks landed",
+            recorder.interruptions
+        );
+        assert_eq!(memory.read_val::<u64>(DATA).unwrap(), ROUNDS);
+        assert_eq!(
+            vcpu.state().x(7),
+            DATA + 0x100,
+            "ldr ran an odd number of extra times"
+        );
+    }
+
+    /// A store to a read-only or unmapped page stops on the store itself: it writes nothing
+    /// and the next instruction does not run.
+    #[test]
+    fn faulting_stores_stop_on_the_store() {
+        let code = [
+            0xd280_00a1, // mov x1, #5
+            0xf900_0001, // str x1, [x0]
+            0xd280_00e2, // mov x2, #7
+            0xd400_0001, // svc #0
+        ];
+        for (target, unmapped) in [(DATA, false), (DATA + 0x10000, true)] {
+            let (memory, mut vcpu) = vcpu_with(&code, Prot::READ);
+            vcpu.state().set_x(0, target);
+            vcpu.state().set_pc(CODE);
+
+            let mut recorder = Recorder::default();
+            vcpu.run(&mut recorder).unwrap();
+
+            let fault = VcpuExit::MemoryFault {
+                addr: target,
+                access: Access::Write,
+                unmapped,
+            };
+            assert_eq!(recorder.last, Some(fault));
+            assert_eq!(vcpu.state().pc(), CODE + 4);
+            assert_eq!(vcpu.state().x(2), 0);
+            assert_eq!(memory.read_val::<u64>(DATA).unwrap(), 0);
+        }
     }
 }
