@@ -260,6 +260,13 @@ pub fn deliver_pending(task: &mut Task, cpu: &mut dyn CpuState) {
         return;
     };
     let signo = info.signo;
+    if let Some(tracer) = &task.process.tracer {
+        let name = sig::name(signo).map_or_else(|| signo.to_string(), |n| format!("SIG{n}"));
+        tracer.note(
+            task.tid,
+            &format!("--- {name} {{si_signo={name}, si_code={}}} ---", info.code),
+        );
+    }
 
     let action = lock(&task.process.sigactions)[signo as usize - 1];
     match action.handler {
