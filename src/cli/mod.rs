@@ -155,8 +155,7 @@ enum Status {
 fn exit_with(status: Result<Status, i32>) -> ! {
     match status {
         Ok(Status::Exit(code)) | Err(code) => std::process::exit(code),
-        Ok(Status::Guest(ExitStatus::Exited(code))) => std::process::exit(i32::from(code)),
-        Ok(Status::Guest(ExitStatus::Signaled(sig))) => crate::host::signals::die_by_signal(sig),
+        Ok(Status::Guest(status)) => kernel::exit_host(status),
     }
 }
 

@@ -121,6 +121,11 @@ pub fn rusage(children: bool) -> Usage {
         libc::getrusage(who, &mut usage);
         usage
     };
+    usage_from(&u)
+}
+
+/// Converts the host's `rusage`.
+pub fn usage_from(u: &libc::rusage) -> Usage {
     let micros = |tv: libc::timeval| tv.tv_sec as i64 * 1_000_000 + tv.tv_usec as i64;
     Usage {
         user_us: micros(u.ru_utime),

@@ -2,6 +2,8 @@
 
 use std::io;
 
+use super::{Usage, usage_from};
+
 /// Which side of a `fork` the caller is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Forked {
@@ -25,4 +27,182 @@ pub fn fork() -> io::Result<Forked> {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(pid)),
     }
+}
+
+/// How a child changed state, with Linux signal numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildState {
+    /// It called `exit` with this status.
+    Exited(i32),
+    /// A signal ended it; `core` if it dumped core.
+    Killed { signal: u32, core: bool },
+    /// A signal stopped it.
+    Stopped(u32),
+    /// `SIGCONT` resumed it.
+    Continued,
+}
+
+/// A child's state change, as `wait4` and `waitid` report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildEvent {
+    pub pid: i32,
+    pub uid: u32,
+    pub state: ChildState,
+}
+
+/// Which children a wait is for, in `waitid` terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitTarget {
+    Any,
+    Pid(i32),
+    Group(i32),
+}
+
+/// What a wait reports and whether it blocks (the `W*` options, host-neutral).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitFlags {
+    pub exited: bool,
+    pub stopped: bool,
+    pub continued: bool,
+    pub no_hang: bool,
+    /// Leave the child waitable (`WNOWAIT`).
+    pub no_wait: bool,
+}
+
+fn signal_from_host(signal: libc::c_int) -> u32 {
+    super::signals::from_host(signal).unwrap_or(signal as u32)
+}
+
+/// `wait4`: waits for a child matching `pid` (as `waitpid` reads it). `Ok(None)` means
+/// `no_hang` was set and no child had changed state.
+pub fn wait4(pid: i32, flags: WaitFlags) -> io::Result<Option<(ChildEvent, Usage)>> {
+    let mut options = 0;
+    if flags.no_hang {
+        options |= libc::WNOHANG;
+    }
+    if flags.stopped {
+        options |= libc::WUNTRACED;
+    }
+    if flags.continued {
+        options |= libc::WCONTINUED;
+    }
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid, and wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are valid for writes for the duration of the call.
+    let child = unsafe { libc::wait4(pid, &mut status, options, &mut usage) };
+    if child < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if child == 0 {
+        return Ok(None);
+    }
+
+    let state = if libc::WIFEXITED(status) {
+        ChildState::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        ChildState::Killed {
+            signal: signal_from_host(libc::WTERMSIG(status)),
+            core: libc::WCOREDUMP(status),
+        }
+    } else if libc::WIFSTOPPED(status) {
+        ChildState::Stopped(signal_from_host(libc::WSTOPSIG(status)))
+    } else {
+        ChildState::Continued
+    };
+    let event = ChildEvent {
+        pid: child,
+        uid: 0,
+        state,
+    };
+    Ok(Some((event, usage_from(&usage))))
+}
+
+/// `waitid`: waits for a child matching `target`. `Ok(None)` means `no_hang` was set and no
+/// child had changed state. The usage is all zeros on hosts whose `waitid` does not report it.
+pub fn waitid(target: WaitTarget, flags: WaitFlags) -> io::Result<Option<(ChildEvent, Usage)>> {
+    let (idtype, id) = match target {
+        WaitTarget::Any => (libc::P_ALL, 0),
+        WaitTarget::Pid(pid) => (libc::P_PID, pid as libc::id_t),
+        WaitTarget::Group(pgid) => (libc::P_PGID, pgid as libc::id_t),
+    };
+    let mut options = 0;
+    for (set, bit) in [
+        (flags.exited, libc::WEXITED),
+        (flags.stopped, libc::WSTOPPED),
+        (flags.continued, libc::WCONTINUED),
+        (flags.no_hang, libc::WNOHANG),
+        (flags.no_wait, libc::WNOWAIT),
+    ] {
+        if set {
+            options |= bit;
+        }
+    }
+    // SAFETY: all-zero siginfo_t and rusage are valid; waitid fills them in.
+    let (mut info, mut usage): (libc::siginfo_t, libc::rusage) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    if raw_waitid(idtype, id, &mut info, options, &mut usage) < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled `info` for SIGCHLD (or left it zeroed), so the child fields are
+    // the ones to read.
+    let (pid, uid, status) = unsafe { (info.si_pid(), info.si_uid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+
+    let state = match info.si_code {
+        libc::CLD_EXITED => ChildState::Exited(status),
+        libc::CLD_KILLED => ChildState::Killed {
+            signal: signal_from_host(status),
+            core: false,
+        },
+        libc::CLD_DUMPED => ChildState::Killed {
+            signal: signal_from_host(status),
+            core: true,
+        },
+        libc::CLD_CONTINUED => ChildState::Continued,
+        _ => ChildState::Stopped(signal_from_host(status)),
+    };
+    let event = ChildEvent {
+        pid,
+        uid: uid as u32,
+        state,
+    };
+    Ok(Some((event, usage_from(&usage))))
+}
+
+/// Linux's `waitid` system call, which also reports the child's resource usage.
+#[cfg(target_os = "linux")]
+fn raw_waitid(
+    idtype: libc::idtype_t,
+    id: libc::id_t,
+    info: &mut libc::siginfo_t,
+    options: libc::c_int,
+    usage: &mut libc::rusage,
+) -> libc::c_long {
+    // SAFETY: `info` and `usage` are valid for writes for the duration of the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
+            idtype,
+            id,
+            info as *mut libc::siginfo_t,
+            options,
+            usage as *mut libc::rusage,
+        )
+    }
+}
+
+/// The C library's `waitid`, which has no resource usage: `usage` stays zeroed.
+#[cfg(not(target_os = "linux"))]
+fn raw_waitid(
+    idtype: libc::idtype_t,
+    id: libc::id_t,
+    info: &mut libc::siginfo_t,
+    options: libc::c_int,
+    _usage: &mut libc::rusage,
+) -> libc::c_long {
+    // SAFETY: `info` is valid for writes for the duration of the call.
+    libc::c_long::from(unsafe { libc::waitid(idtype, id, info, options) })
 }

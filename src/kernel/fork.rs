@@ -128,4 +128,5 @@ fn become_child(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<OwnedFd>
     sched::reset_after_fork(process.run.clone());
     host::threads::after_fork();
     crate::kernel::set_current_process(&process);
+    crate::kernel::thread::anchor_host_process();
 }

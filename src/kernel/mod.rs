@@ -132,8 +132,19 @@ pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
     let shared = process.add_thread(pid, 0);
     let task = Task::new(process.clone(), shared, comm_of(&spec.execfn));
     debug!(entry = image.regs.pc, sp = image.regs.sp, "starting guest");
-    thread::run(task, image.regs)?;
+    // After a guest fork this host thread may end as the child, whose process is not the
+    // one created above.
+    let process = thread::run(task, image.regs)?;
     Ok(process.wait_exit())
+}
+
+/// Ends this host process the way the guest process ended: with its exit code, or killed by
+/// the same signal.
+pub fn exit_host(status: ExitStatus) -> ! {
+    match status {
+        ExitStatus::Exited(code) => std::process::exit(i32::from(code)),
+        ExitStatus::Signaled(sig) => host::signals::die_by_signal(sig),
+    }
 }
 
 /// The process host signals are forwarded to (the one this host process runs).
@@ -146,18 +157,23 @@ pub fn set_current_process(process: &Arc<Process>) {
     CURRENT_PROCESS.store(Weak::into_raw(weak).cast_mut(), Ordering::SeqCst);
 }
 
-/// Hands a host signal to the guest process (called on the signal-forwarding thread).
-fn forward_host_signal(signo: u32) {
+/// The guest process this host process runs, if it still exists.
+pub fn current_process() -> Option<Arc<Process>> {
     let raw = CURRENT_PROCESS.load(Ordering::SeqCst);
     if raw.is_null() {
-        return;
+        return None;
     }
     // SAFETY: the pointer came from Weak::into_raw and is never freed (see above); this
     // builds a second Weak from it and forgets it again, leaving the count unchanged.
     let weak = unsafe { Weak::from_raw(raw) };
     let process = weak.upgrade();
     std::mem::forget(weak);
-    if let Some(process) = process {
+    process
+}
+
+/// Hands a host signal to the guest process (called on the signal-forwarding thread).
+fn forward_host_signal(signo: u32) {
+    if let Some(process) = current_process() {
         process.send_signal(SigInfo::user(signo, signal::code_user(), 0, 0));
     }
 }

@@ -1,6 +1,7 @@
 //! Running a guest thread on the calling host thread, from its first instruction to its end,
 //! and what a thread's end means for its process.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use tracing::{debug, error};
@@ -13,9 +14,23 @@ use crate::kernel::sched;
 use crate::kernel::task::{self, ExitStatus, Outcome, Task};
 use crate::vm::{CpuSnapshot, Vcpu};
 
-/// Runs `task` on the calling host thread until it ends. Returns how it ended; the process
-/// has been told (a thread exit, the end of the process).
-pub fn run(mut task: Task, regs: CpuSnapshot) -> Result<Outcome, RuntimeError> {
+thread_local! {
+    /// Set on the host thread that must end the host process once the guest process has
+    /// ended: a guest fork's child runs on the one host thread that called `fork`.
+    static ANCHOR: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes the calling host thread end the host process when the guest process ends, rather
+/// than just finishing (see [`ANCHOR`]). The thread `kernel::run` starts on needs no mark:
+/// its caller ends the process.
+pub fn anchor_host_process() {
+    ANCHOR.set(true);
+}
+
+/// Runs `task` on the calling host thread until it ends, and tells its process how it ended
+/// (a thread exit, the end of the process). Returns the process the thread belonged to at its
+/// end: after a guest `fork`, the child's.
+pub fn run(mut task: Task, regs: CpuSnapshot) -> Result<Arc<Process>, RuntimeError> {
     let process = task.process.clone();
     task::set_current(Some(task.shared.clone()));
     sched::enter(process.run.clone(), None);
@@ -31,7 +46,7 @@ pub fn run(mut task: Task, regs: CpuSnapshot) -> Result<Outcome, RuntimeError> {
     end(&mut task, &outcome);
     sched::leave();
     task::set_current(None);
-    Ok(outcome)
+    Ok(task.process)
 }
 
 /// Creates a vCPU and runs it, recreating it when `execve` replaces the image.
@@ -102,9 +117,13 @@ pub fn spawn(build: impl FnOnce(i32) -> (Task, CpuSnapshot)) -> std::io::Result<
             };
             let process: Arc<Process> = task.process.clone();
             let tid = task.tid;
-            if let Err(e) = run(task, regs) {
+            let process = run(task, regs).unwrap_or_else(|e| {
                 error!(tid, "guest thread failed: {e}");
                 process.finish(ExitStatus::Signaled(sig::SIGKILL));
+                process
+            });
+            if ANCHOR.get() {
+                crate::kernel::exit_host(process.wait_exit());
             }
         })?;
     let tid = tid_rx

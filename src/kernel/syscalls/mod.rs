@@ -19,6 +19,7 @@ mod signal;
 mod system;
 pub(crate) mod thread;
 mod time;
+mod wait;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -171,6 +172,7 @@ syscall_table! {
     88 utimensat(Dirfd, Path, Hex, AtFlags) -> Int = fs_attr::sys_utimensat;
     93 exit(Int) -> Int = process::sys_exit;
     94 exit_group(Int) -> Int = process::sys_exit_group;
+    95 waitid(Int, Int, Hex, Hex, Hex) -> Int = wait::sys_waitid;
     96 set_tid_address(Hex) -> Int = process::sys_set_tid_address;
     98 futex(Hex, Int, Int, Hex, Hex, Int) -> Int = thread::sys_futex;
     99 set_robust_list(Hex, Uint) -> Int = process::sys_set_robust_list;
@@ -252,6 +254,7 @@ syscall_table! {
     232 mincore(Hex, Uint, Hex) -> Int = mem::sys_mincore;
     233 madvise(Hex, Uint, Int) -> Int = mem::sys_madvise;
     240 rt_tgsigqueueinfo(Int, Int, Signal, Hex) -> Int = signal::sys_rt_tgsigqueueinfo;
+    260 wait4(Int, Hex, Hex, Hex) -> Int = wait::sys_wait4;
     261 prlimit64(Int, Int, Hex, Hex) -> Int = system::sys_prlimit64;
     267 syncfs(Fd) -> Int = fs_attr::sys_syncfs;
     276 renameat2(Dirfd, Path, Dirfd, Path, Hex) -> Int = fs_dir::sys_renameat2;

@@ -176,7 +176,14 @@ pub fn sys_getrusage(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         RUSAGE_CHILDREN => host::rusage(true),
         _ => return Err(Errno::EINVAL),
     };
-    let usage = Rusage {
+    let usage = rusage(u);
+    ctx.mem().write_val(a[1], &usage)?;
+    Ok(0)
+}
+
+/// The guest's `struct rusage` for host usage `u`.
+pub(super) fn rusage(u: host::Usage) -> Rusage {
+    Rusage {
         ru_utime: timeval(u.user_us),
         ru_stime: timeval(u.system_us),
         ru_maxrss: u.maxrss_kib,
@@ -187,9 +194,7 @@ pub fn sys_getrusage(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         ru_nvcsw: u.nvcsw,
         ru_nivcsw: u.nivcsw,
         ..Rusage::default()
-    };
-    ctx.mem().write_val(a[1], &usage)?;
-    Ok(0)
+    }
 }
 
 /// Checks that `pid` names the caller (0 or its own id) for scheduling calls.
