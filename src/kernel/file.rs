@@ -20,6 +20,7 @@ use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::mode;
 use crate::kernel::abi::open as lo;
 use crate::kernel::abi::structs::{DIRENT64_NAME_OFFSET, Iovec};
+use crate::kernel::task::interruptible;
 use crate::vm::memory::GuestMemory;
 use crate::vm::vma::Prot;
 
@@ -275,7 +276,7 @@ impl OpenFile {
         match &self.kind {
             FileKind::Host { fd, .. } => {
                 let fd = fd.as_fd();
-                mem.with_writable(addr, len, |buf| retry(|| host::io::read(fd, buf)))?
+                mem.with_writable(addr, len, |buf| interruptible(|| host::io::read(fd, buf)))?
                     .map(|n| n as u64)
             }
             FileKind::Device(device) => device_read(*device, mem, addr, len),
@@ -291,7 +292,7 @@ impl OpenFile {
         match &self.kind {
             FileKind::Host { fd, .. } => {
                 let fd = fd.as_fd();
-                mem.with_readable(addr, len, |buf| retry(|| host::io::write(fd, buf)))?
+                mem.with_readable(addr, len, |buf| interruptible(|| host::io::write(fd, buf)))?
                     .map(|n| n as u64)
             }
             FileKind::Device(device) => {
@@ -317,8 +318,10 @@ impl OpenFile {
             FileKind::Device(device) => device_read(*device, mem, addr, len),
             _ => {
                 let fd = self.io_fd(Errno::ESPIPE)?;
-                mem.with_writable(addr, len, |buf| retry(|| host::io::pread(fd, buf, offset)))?
-                    .map(|n| n as u64)
+                mem.with_writable(addr, len, |buf| {
+                    interruptible(|| host::io::pread(fd, buf, offset))
+                })?
+                .map(|n| n as u64)
             }
         }
     }
@@ -336,8 +339,10 @@ impl OpenFile {
             FileKind::Device(_) => Ok(len),
             _ => {
                 let fd = self.io_fd(Errno::ESPIPE)?;
-                mem.with_readable(addr, len, |buf| retry(|| host::io::pwrite(fd, buf, offset)))?
-                    .map(|n| n as u64)
+                mem.with_readable(addr, len, |buf| {
+                    interruptible(|| host::io::pwrite(fd, buf, offset))
+                })?
+                .map(|n| n as u64)
             }
         }
     }
@@ -364,7 +369,7 @@ impl OpenFile {
         }
         // SAFETY: raw_bufs checked that every buffer is mapped writable guest memory inside
         // the reservation, which stays host-mapped for the runtime's whole life.
-        let n = retry(|| unsafe { host::io::readv(fd, &bufs, offset) })?;
+        let n = interruptible(|| unsafe { host::io::readv(fd, &bufs, offset) })?;
         for b in &bufs {
             note_runtime_write(mem, b);
         }
@@ -391,7 +396,7 @@ impl OpenFile {
         }
         // SAFETY: raw_bufs checked that every buffer is mapped readable guest memory inside
         // the reservation.
-        let n = retry(|| unsafe { host::io::writev(fd, &bufs, offset) })?;
+        let n = interruptible(|| unsafe { host::io::writev(fd, &bufs, offset) })?;
         Ok(n as u64)
     }
 
