@@ -73,6 +73,38 @@ fn signal_from_host(signal: libc::c_int) -> u32 {
     super::signals::from_host(signal).unwrap_or(signal as u32)
 }
 
+/// Makes this process the one that adopts orphaned descendants (Linux's
+/// `PR_SET_CHILD_SUBREAPER`), since guest processes are host processes. Other hosts have no
+/// such role: orphans go to the system's init process there.
+pub fn set_child_subreaper(on: bool) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on));
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = on;
+}
+
+/// The state change a `SIGCHLD` siginfo describes, from its host `si_code` and `si_status`;
+/// `None` for a code that is not a child's.
+pub(super) fn child_state(code: libc::c_int, status: libc::c_int) -> Option<ChildState> {
+    Some(match code {
+        libc::CLD_EXITED => ChildState::Exited(status),
+        libc::CLD_KILLED => ChildState::Killed {
+            signal: signal_from_host(status),
+            core: false,
+        },
+        libc::CLD_DUMPED => ChildState::Killed {
+            signal: signal_from_host(status),
+            core: true,
+        },
+        libc::CLD_STOPPED | libc::CLD_TRAPPED => ChildState::Stopped(signal_from_host(status)),
+        libc::CLD_CONTINUED => ChildState::Continued,
+        _ => return None,
+    })
+}
+
 /// `wait4`: waits for a child matching `pid` (as `waitpid` reads it). `Ok(None)` means
 /// `no_hang` was set and no child had changed state.
 pub fn wait4(pid: i32, flags: WaitFlags) -> io::Result<Option<(ChildEvent, Usage)>> {
@@ -151,19 +183,7 @@ pub fn waitid(target: WaitTarget, flags: WaitFlags) -> io::Result<Option<(ChildE
         return Ok(None);
     }
 
-    let state = match info.si_code {
-        libc::CLD_EXITED => ChildState::Exited(status),
-        libc::CLD_KILLED => ChildState::Killed {
-            signal: signal_from_host(status),
-            core: false,
-        },
-        libc::CLD_DUMPED => ChildState::Killed {
-            signal: signal_from_host(status),
-            core: true,
-        },
-        libc::CLD_CONTINUED => ChildState::Continued,
-        _ => ChildState::Stopped(signal_from_host(status)),
-    };
+    let state = child_state(info.si_code, status).unwrap_or(ChildState::Continued);
     let event = ChildEvent {
         pid,
         uid: uid as u32,

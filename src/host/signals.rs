@@ -98,6 +98,43 @@ pub fn ignore_sigpipe() {
     }
 }
 
+/// What the guest's `SIGCHLD` action asks of the host kernel, which owns the children.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildAction {
+    /// `SIGCHLD` is ignored: children are reaped at once and no signal is sent.
+    pub ignore: bool,
+    /// `SA_NOCLDWAIT`: children are reaped at once, the signal is still sent.
+    pub no_wait: bool,
+    /// `SA_NOCLDSTOP`: no signal when a child stops or continues.
+    pub no_stop: bool,
+}
+
+/// Mirrors the guest's `SIGCHLD` action on the host's, so that children are reaped and
+/// reported as the guest asked. Forwarded signals stay blocked and are still collected by the
+/// forwarding thread whatever the disposition.
+pub fn set_child_action(action: ChildAction) {
+    let mut flags = 0;
+    if action.no_wait {
+        flags |= libc::SA_NOCLDWAIT;
+    }
+    if action.no_stop {
+        flags |= libc::SA_NOCLDSTOP;
+    }
+    let handler = if action.ignore {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    // SAFETY: the sigaction struct is fully initialized and names no handler function.
+    unsafe {
+        let mut host: libc::sigaction = std::mem::zeroed();
+        host.sa_sigaction = handler;
+        host.sa_flags = flags;
+        libc::sigemptyset(&mut host.sa_mask);
+        libc::sigaction(libc::SIGCHLD, &host, std::ptr::null_mut());
+    }
+}
+
 /// `kill(2)` with a host signal number (0 checks that the target exists).
 pub fn kill(pid: i32, sig: libc::c_int) -> Result<(), crate::kernel::abi::errno::Errno> {
     // SAFETY: sending a signal has no memory effects in this process.

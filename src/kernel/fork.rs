@@ -60,7 +60,10 @@ pub fn clone_process(ctx: &mut Ctx<'_>, args: CloneArgs) -> SysResult {
         None
     };
 
-    match host::process::fork().map_err(Errno::from)? {
+    let hand_over = host::threads::pause_forwarding();
+    let forked = host::process::fork();
+    drop(hand_over);
+    match forked.map_err(Errno::from)? {
         host::process::Forked::Child => {
             let writer = done.map(|(_, w)| w);
             become_child(ctx, &args, writer);

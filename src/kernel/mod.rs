@@ -172,9 +172,9 @@ pub fn current_process() -> Option<Arc<Process>> {
 }
 
 /// Hands a host signal to the guest process (called on the signal-forwarding thread).
-fn forward_host_signal(signo: u32) {
+fn forward_host_signal(signal: host::threads::HostSignal) {
     if let Some(process) = current_process() {
-        process.send_signal(SigInfo::user(signo, signal::code_user(), 0, 0));
+        process.send_signal(SigInfo::from_host(signal));
     }
 }
 

@@ -10,6 +10,8 @@
 use bytemuck::{Pod, Zeroable};
 use tracing::debug;
 
+use crate::host::process::ChildState;
+use crate::host::threads::{HostSignal, Origin};
 use crate::kernel::abi::errno::Errno;
 use crate::kernel::abi::signal::{self as sig, DefaultAction};
 use crate::kernel::abi::structs::{KernelSigaction, SigaltStack};
@@ -49,13 +51,36 @@ impl SigInfo {
         }
     }
 
-    /// A signal the kernel raises itself (`SIGPIPE`).
-    pub fn kernel(signo: u32) -> SigInfo {
+    /// A signal forwarded from the host, with the origin the host reported.
+    pub fn from_host(signal: HostSignal) -> SigInfo {
+        let ids = |pid: i32, uid: u32| u64::from(pid as u32) | (u64::from(uid) << 32);
+        let (code, fields) = match signal.origin {
+            Origin::Sent {
+                code,
+                pid,
+                uid,
+                value,
+            } => (code, [ids(pid, uid), value, 0, 0]),
+            Origin::Child(event) => {
+                let (code, status) = match event.state {
+                    ChildState::Exited(status) => (sig::code::CLD_EXITED, status as u32),
+                    ChildState::Killed {
+                        signal,
+                        core: false,
+                    } => (sig::code::CLD_KILLED, signal),
+                    ChildState::Killed { signal, core: true } => (sig::code::CLD_DUMPED, signal),
+                    ChildState::Stopped(signal) => (sig::code::CLD_STOPPED, signal),
+                    ChildState::Continued => (sig::code::CLD_CONTINUED, sig::SIGCONT),
+                };
+                (code, [ids(event.pid, event.uid), u64::from(status), 0, 0])
+            }
+            Origin::Kernel => (sig::code::SI_KERNEL, [0; 4]),
+        };
         SigInfo {
-            signo,
-            code: sig::code::SI_KERNEL,
+            signo: signal.signo,
+            code,
             errno: 0,
-            fields: [0; 4],
+            fields,
         }
     }
 
@@ -206,11 +231,6 @@ impl SigQueue {
             .find(|i| i.is_fault() && deliverable & sig::bit(i.signo) != 0);
         Some(fault.map_or(deliverable.trailing_zeros() + 1, |i| i.signo))
     }
-}
-
-/// `SI_USER`: a signal sent by a process.
-pub fn code_user() -> i32 {
-    sig::code::SI_USER
 }
 
 /// Queues `info` for the calling thread itself.

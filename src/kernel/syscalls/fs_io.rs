@@ -9,8 +9,10 @@ use crate::host;
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::open as lo;
 use crate::kernel::abi::signal::SIGPIPE;
+use crate::kernel::abi::signal::code::SI_USER;
 use crate::kernel::abi::structs::Iovec;
 use crate::kernel::file::{OpenFile, retry};
+use crate::kernel::process::lock;
 use crate::kernel::signal::{self, SigInfo};
 
 /// Linux's `UIO_MAXIOV`.
@@ -18,10 +20,13 @@ const UIO_MAXIOV: u64 = 1024;
 /// Linux caps one transfer at `MAX_RW_COUNT`.
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
-/// A write that hit a broken pipe also raises `SIGPIPE` for the thread.
+/// A write that hit a broken pipe also raises `SIGPIPE` for the thread, as Linux's
+/// `send_sig(SIGPIPE, current, 0)` does: `SI_USER` from the writer itself.
 fn pipe_check(ctx: &mut Ctx<'_>, result: SysResult) -> SysResult {
     if result == Err(Errno::EPIPE) {
-        signal::raise(ctx.task, SigInfo::kernel(SIGPIPE));
+        let uid = lock(&ctx.process().creds).uid;
+        let info = SigInfo::user(SIGPIPE, SI_USER, ctx.process().pid, uid);
+        signal::raise(ctx.task, info);
     }
     result
 }

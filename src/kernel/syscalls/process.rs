@@ -2,6 +2,7 @@
 //! `set_tid_address(2)`, `set_robust_list(2)`/`get_robust_list(2)`, `rseq(2)` and `prctl(2)`.
 
 use super::Ctx;
+use crate::host;
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::signal::NSIG;
 use crate::kernel::abi::structs::RobustListHead;
@@ -147,6 +148,7 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             Ok(0)
         }
         pr::SET_CHILD_SUBREAPER => {
+            host::process::set_child_subreaper(arg != 0);
             lock(&ctx.process().prctl).child_subreaper = arg != 0;
             Ok(0)
         }

@@ -27,6 +27,8 @@ fn signal_number(value: u64) -> SysResult<u32> {
 
 /// `rt_sigaction(2)`.
 pub fn sys_rt_sigaction(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
+    // Signals the host already raised are the guest's before its signal state changes.
+    host::threads::drain();
     if a[3] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -58,6 +60,15 @@ pub fn sys_rt_sigaction(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             lock(&thread.pending).discard(signo);
         }
     }
+    if let Some(act) = new
+        && signo == sig::SIGCHLD
+    {
+        host::signals::set_child_action(host::signals::ChildAction {
+            ignore: act.handler == sig::SIG_IGN,
+            no_wait: act.flags & sig::SA_NOCLDWAIT != 0,
+            no_stop: act.flags & sig::SA_NOCLDSTOP != 0,
+        });
+    }
     if a[2] != 0 {
         ctx.mem().write_val(a[2], &old)?;
     }
@@ -66,6 +77,8 @@ pub fn sys_rt_sigaction(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 
 /// `rt_sigprocmask(2)`.
 pub fn sys_rt_sigprocmask(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
+    // Signals the host already raised are the guest's before its signal state changes.
+    host::threads::drain();
     if a[3] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -88,6 +101,7 @@ pub fn sys_rt_sigprocmask(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 
 /// `rt_sigpending(2)`: pending signals that are blocked.
 pub fn sys_rt_sigpending(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
+    host::threads::drain();
     if a[1] > SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -140,6 +154,7 @@ pub fn sys_rt_sigsuspend(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 /// `rt_sigtimedwait(2)`: takes a signal of `set` from the pending queues, waiting for one if
 /// needed; `EAGAIN` when the timeout passes.
 pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
+    host::threads::drain();
     if a[3] != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -256,11 +271,12 @@ fn thread_signal(
 }
 
 /// Reads the `siginfo` of `rt_sigqueueinfo`: a caller may not pretend to be the kernel or
-/// `kill` towards another process (`si_code >= 0` or `SI_TKILL`).
+/// `kill` (`si_code >= 0` or `SI_TKILL`) towards anyone but its own thread; `target` is the
+/// pid or tid named by the call, compared with the caller's tid as Linux does.
 fn queued_info(ctx: &Ctx<'_>, signo: u32, addr: u64, target: i32) -> SysResult<SigInfo> {
     let raw: [u8; 128] = ctx.mem().read_val(addr)?;
     let code = i32::from_le_bytes(raw[8..12].try_into().expect("4 bytes"));
-    if (code >= 0 || code == sig::code::SI_TKILL) && target != ctx.process().pid {
+    if (code >= 0 || code == sig::code::SI_TKILL) && target != ctx.task.tid {
         return Err(Errno::EPERM);
     }
     let mut fields = [0u64; 4];
@@ -305,7 +321,7 @@ pub fn sys_rt_tgsigqueueinfo(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     if signo > NSIG {
         return Err(Errno::EINVAL);
     }
-    let info = queued_info(ctx, signo, a[3], a[0] as u32 as i32)?;
+    let info = queued_info(ctx, signo, a[3], a[1] as u32 as i32)?;
     thread_signal(
         ctx,
         Some(a[0] as u32 as i32),

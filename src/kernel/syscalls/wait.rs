@@ -42,20 +42,25 @@ const CLD_STOPPED: i32 = 5;
 const CLD_CONTINUED: i32 = 6;
 
 /// Runs a host wait: blocking and interruptible unless `no_hang`. `wait(true)` must not block.
+/// The `SIGCHLD` of whatever the wait saw is pending for the guest by the time it returns, as
+/// on Linux, where the signal is sent before the child becomes waitable.
 fn wait_child<T>(
     no_hang: bool,
     mut wait: impl FnMut(bool) -> std::io::Result<Option<T>>,
 ) -> SysResult<Option<T>> {
-    if no_hang {
-        return wait(true).map_err(Errno::from);
-    }
-    match task::interruptible(|| wait(false)) {
-        Err(e) if restart::is_restart(e) => match wait(true) {
-            Ok(Some(event)) => Ok(Some(event)),
-            _ => Err(e),
-        },
-        result => result,
-    }
+    let result = if no_hang {
+        wait(true).map_err(Errno::from)
+    } else {
+        match task::interruptible(|| wait(false)) {
+            Err(e) if restart::is_restart(e) => match wait(true) {
+                Ok(Some(event)) => Ok(Some(event)),
+                _ => Err(e),
+            },
+            result => result,
+        }
+    };
+    host::threads::drain();
+    result
 }
 
 /// The `wait4` status word.
