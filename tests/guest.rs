@@ -47,6 +47,9 @@ const CASES: &[Case] = &[
     case("time_basic"),
     case("sys_identity"),
     case("sys_misc"),
+    case("proc_fork"),
+    case("thread_basic"),
+    case("sig_basic"),
     Case {
         args: &["a", "b c"],
         env: &[("ELFUSE_TEST", "1")],
@@ -130,6 +133,9 @@ guest_tests!(
     time_basic,
     sys_identity,
     sys_misc,
+    proc_fork,
+    thread_basic,
+    sig_basic,
     loader_stack,
     loader_stack_pie,
 );

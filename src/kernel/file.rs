@@ -248,7 +248,8 @@ impl OpenFile {
         self.io_signal.store(sig, Ordering::Relaxed);
     }
 
-    fn readable(&self) -> bool {
+    /// Whether the description was opened for reading.
+    pub fn readable(&self) -> bool {
         !matches!(
             self.flags.load(Ordering::Relaxed) & lo::O_ACCMODE,
             lo::O_WRONLY | 3

@@ -5,6 +5,7 @@
 //! process around it and runs its main thread on a vCPU until the process exits.
 
 pub mod abi;
+pub mod exec;
 pub mod fd;
 pub mod file;
 pub mod fork;

@@ -151,6 +151,8 @@ pub struct Process {
     pub dying: Arc<AtomicBool>,
     /// The live threads, by thread id.
     pub threads: Mutex<BTreeMap<i32, Arc<TaskShared>>>,
+    /// Signalled when a thread leaves `threads`.
+    thread_left: Condvar,
     /// Serializes guest execution where the backend needs it.
     pub run: Arc<RunLock>,
     /// Time slicing and repeated wake-ups.
@@ -212,6 +214,7 @@ impl Process {
             pending: Arc::new(Mutex::new(SigQueue::default())),
             dying: Arc::new(AtomicBool::new(false)),
             threads: Mutex::new(BTreeMap::new()),
+            thread_left: Condvar::new(),
             run,
             house: Housekeeper::new(),
             exit: ExitState::default(),
@@ -279,7 +282,29 @@ impl Process {
     pub fn remove_thread(&self, tid: i32) -> bool {
         let mut threads = lock(&self.threads);
         threads.remove(&tid);
+        self.thread_left.notify_all();
         threads.is_empty()
+    }
+
+    /// Ends every thread but `keep` and waits until they have left (`execve`'s first step
+    /// past its point of no return). The caller must not hold the run lock's turn: see
+    /// [`crate::kernel::sched::blocking`].
+    pub fn end_other_threads(&self, keep: i32) {
+        let others: Vec<Arc<TaskShared>> = lock(&self.threads)
+            .iter()
+            .filter(|(tid, _)| **tid != keep)
+            .map(|(_, t)| t.clone())
+            .collect();
+        for thread in &others {
+            thread.kill(&self.house);
+        }
+        let mut threads = lock(&self.threads);
+        while threads.keys().any(|tid| *tid != keep) {
+            threads = self
+                .thread_left
+                .wait(threads)
+                .unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     /// A live thread by id.

@@ -66,6 +66,8 @@ pub struct TaskShared {
     process_pending: Arc<Mutex<SigQueue>>,
     /// Set when the process is ending: every wait and blocking call returns.
     dying: Arc<AtomicBool>,
+    /// Set when this thread alone must end (another thread's `execve`).
+    killed: AtomicBool,
     state: AtomicU8,
     /// Counts wake-ups, for waits on `woken`.
     wake_seq: Mutex<u64>,
@@ -88,6 +90,7 @@ impl TaskShared {
             pending: Mutex::new(SigQueue::default()),
             process_pending,
             dying,
+            killed: AtomicBool::new(false),
             state: AtomicU8::new(IN_KERNEL),
             wake_seq: Mutex::new(0),
             woken: Condvar::new(),
@@ -106,14 +109,21 @@ impl TaskShared {
         lock(&self.pending).set() | lock(&self.process_pending).set()
     }
 
-    /// Whether something should interrupt a wait: a deliverable signal or the process ending.
+    /// Whether something should interrupt a wait: a deliverable signal or the thread ending.
     pub fn should_wake(&self) -> bool {
-        self.dying.load(Ordering::SeqCst) || self.pending_set() & !self.mask() != 0
+        self.dying() || self.pending_set() & !self.mask() != 0
     }
 
-    /// Whether the process is ending.
+    /// Whether the thread must end: the process is ending, or another thread's `execve`
+    /// ends this one.
     pub fn dying(&self) -> bool {
-        self.dying.load(Ordering::SeqCst)
+        self.dying.load(Ordering::SeqCst) || self.killed.load(Ordering::SeqCst)
+    }
+
+    /// Ends this thread alone, wherever it is.
+    pub fn kill(self: &Arc<TaskShared>, house: &Arc<sched::Housekeeper>) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.interrupt(house);
     }
 
     /// Records the vCPU and host thread that run this task.

@@ -77,12 +77,7 @@ fn end(task: &mut Task, outcome: &Outcome) {
     task::mark_exited(&task.shared);
     match outcome {
         Outcome::ThreadExit(code) => {
-            futex::exit_robust_list(task);
-            if task.clear_child_tid != 0
-                && task.memory.write_val(task.clear_child_tid, &0u32).is_ok()
-            {
-                futex::wake(&process, &task.memory, task.clear_child_tid, 1, u32::MAX);
-            }
+            release_futexes(task);
             if process.remove_thread(task.tid) {
                 process.finish(ExitStatus::Exited(*code as u8));
             }
@@ -91,9 +86,28 @@ fn end(task: &mut Task, outcome: &Outcome) {
             process.remove_thread(task.tid);
             process.finish(*status);
         }
-        Outcome::Killed | Outcome::Exec => {
+        Outcome::Killed => {
+            release_futexes(task);
             process.remove_thread(task.tid);
         }
+        Outcome::Exec => {
+            process.remove_thread(task.tid);
+        }
+    }
+}
+
+/// A leaving thread's futex duties: robust futexes it held are marked dead, and its
+/// `clear_child_tid` word is cleared and woken.
+fn release_futexes(task: &Task) {
+    futex::exit_robust_list(task);
+    if task.clear_child_tid != 0 && task.memory.write_val(task.clear_child_tid, &0u32).is_ok() {
+        futex::wake(
+            &task.process,
+            &task.memory,
+            task.clear_child_tid,
+            1,
+            u32::MAX,
+        );
     }
 }
 

@@ -86,7 +86,7 @@ pub fn sys_openat2(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 }
 
 /// The common open path for both calls.
-fn open(
+pub(super) fn open(
     ctx: &Ctx<'_>,
     dirfd: u64,
     path: &[u8],

@@ -5,6 +5,7 @@
 //! Linux errno. Numbers without a handler return `ENOSYS`, logged once per number at `info`
 //! level (shown with `-v`); calls that are deliberately `ENOSYS` log at `debug`.
 
+mod exec;
 mod fdctl;
 mod fs_attr;
 mod fs_dir;
@@ -243,6 +244,7 @@ syscall_table! {
     215 munmap(Hex, Uint) -> Int = mem::sys_munmap;
     216 mremap(Hex, Uint, Uint, Hex, Hex) -> Hex = mem::sys_mremap;
     220 clone(Hex, Hex, Hex, Hex, Hex) -> Int = thread::sys_clone;
+    221 execve(Path, Hex, Hex) -> Int = exec::sys_execve;
     222 mmap(Hex, Uint, Prot, MapFlags, Fd, Hex) -> Hex = mem::sys_mmap;
     223 fadvise64(Fd, Int, Int, Int) -> Int = fs_io::sys_fadvise64;
     226 mprotect(Hex, Uint, Prot) -> Int = mem::sys_mprotect;
@@ -259,6 +261,7 @@ syscall_table! {
     267 syncfs(Fd) -> Int = fs_attr::sys_syncfs;
     276 renameat2(Dirfd, Path, Dirfd, Path, Hex) -> Int = fs_dir::sys_renameat2;
     278 getrandom(Hex, Uint, Hex) -> Int = system::sys_getrandom;
+    281 execveat(Dirfd, Path, Hex, Hex, AtFlags) -> Int = exec::sys_execveat;
     285 copy_file_range(Fd, Hex, Fd, Hex, Uint, Hex) -> Int = fs_io::sys_copy_file_range;
     286 preadv2(Fd, Hex, Int, Int, Int, Hex) -> Int = fs_io::sys_preadv2;
     287 pwritev2(Fd, Hex, Int, Int, Int, Hex) -> Int = fs_io::sys_pwritev2;
