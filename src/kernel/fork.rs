@@ -126,10 +126,12 @@ fn become_child(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<OwnedFd>
         ctx.cpu.set_tpidr(args.tls);
     }
 
-    // The scheduler, signal forwarding and wake-ups start over for this process.
+    // The scheduler, signal forwarding and wake-ups start over for this process. Forwarded
+    // signals go to the new process from the start: one sent by the parent right after the
+    // fork must not reach the parent's copy.
     task::set_current(Some(shared));
     sched::reset_after_fork(process.run.clone());
-    host::threads::after_fork();
     crate::kernel::set_current_process(&process);
+    host::threads::after_fork();
     crate::kernel::thread::anchor_host_process();
 }
