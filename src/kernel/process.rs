@@ -354,7 +354,7 @@ impl Process {
     pub fn send_signal(&self, info: SigInfo) {
         let bit = crate::kernel::abi::signal::bit(info.signo);
         let threads: Vec<Arc<TaskShared>> = lock(&self.threads).values().cloned().collect();
-        let all_block = threads.iter().all(|t| t.mask() & bit != 0);
+        let all_block = threads.iter().all(|t| t.blocked() & bit != 0);
         if !all_block && self.ignores(info.signo) {
             return;
         }
@@ -374,7 +374,7 @@ impl Process {
             return false;
         };
         let bit = crate::kernel::abi::signal::bit(info.signo);
-        if thread.mask() & bit == 0 && self.ignores(info.signo) {
+        if thread.blocked() & bit == 0 && self.ignores(info.signo) {
             return true;
         }
         lock(&thread.pending).push(info);

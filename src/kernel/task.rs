@@ -60,6 +60,9 @@ pub struct TaskShared {
     pub tid: i32,
     /// Blocked signals (written only by the thread itself).
     pub sigmask: AtomicU64,
+    /// The mask as it was before `rt_sigtimedwait` unblocked the signals it waits for (zero
+    /// when not waiting): those still count as blocked, so they are not discarded as ignored.
+    real_blocked: AtomicU64,
     /// Signals sent to this thread.
     pub pending: Mutex<SigQueue>,
     /// Signals sent to the whole process (the same queue for every thread).
@@ -87,6 +90,7 @@ impl TaskShared {
         Arc::new(TaskShared {
             tid,
             sigmask: AtomicU64::new(sigmask),
+            real_blocked: AtomicU64::new(0),
             pending: Mutex::new(SigQueue::default()),
             process_pending,
             dying,
@@ -102,6 +106,17 @@ impl TaskShared {
     /// The signal mask.
     pub fn mask(&self) -> u64 {
         self.sigmask.load(Ordering::SeqCst)
+    }
+
+    /// Signals the thread blocks, counting those `rt_sigtimedwait` unblocked to wait for:
+    /// what decides whether an ignored signal is discarded when sent.
+    pub fn blocked(&self) -> u64 {
+        self.mask() | self.real_blocked.load(Ordering::SeqCst)
+    }
+
+    /// Records the mask `rt_sigtimedwait` replaced while it waits (zero when done).
+    pub fn set_real_blocked(&self, mask: u64) {
+        self.real_blocked.store(mask, Ordering::SeqCst);
     }
 
     /// Signals pending for this thread or its process.

@@ -184,10 +184,12 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let info = match take(ctx) {
         Some(info) => info,
         None => {
-            ctx.task.set_sigmask(old & !set);
             let shared = ctx.task.shared.clone();
+            shared.set_real_blocked(old);
+            ctx.task.set_sigmask(old & !set);
             let result = shared.wait(deadline, || shared.pending_set() & set != 0);
             ctx.task.set_sigmask(old);
+            shared.set_real_blocked(0);
             match result {
                 Ok(()) => take(ctx).ok_or(restart::ERESTARTSYS)?,
                 Err(Errno::ETIMEDOUT) => return Err(Errno::EAGAIN),
