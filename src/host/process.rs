@@ -86,6 +86,29 @@ pub fn set_child_subreaper(on: bool) {
     let _ = on;
 }
 
+/// Asks the host to send Linux signal `signal` (0: none) to this process when the host thread
+/// that created it ends, as Linux's `PR_SET_PDEATHSIG` does for the guest; the signal then
+/// reaches the guest through forwarding. Other hosts have no such request: there it is
+/// recorded by the caller but never sent.
+pub fn set_parent_death_signal(signal: u32) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let host = if signal == 0 {
+            0
+        } else {
+            super::signals::to_host(signal)
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?
+        };
+        // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, host as libc::c_ulong) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = signal;
+    Ok(())
+}
+
 /// The state change a `SIGCHLD` siginfo describes, from its host `si_code` and `si_status`;
 /// `None` for a code that is not a child's.
 pub(super) fn child_state(code: libc::c_int, status: libc::c_int) -> Option<ChildState> {

@@ -109,6 +109,7 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             if arg > u64::from(NSIG) {
                 return Err(Errno::EINVAL);
             }
+            host::process::set_parent_death_signal(arg as u32)?;
             lock(&ctx.process().prctl).pdeathsig = arg as u32;
             Ok(0)
         }
