@@ -13,7 +13,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// The host's page size.
@@ -21,6 +21,79 @@ pub fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(size).unwrap_or(4096).max(4096)
+}
+
+/// A new host shared-memory object of `len` bytes, all zeroes: what shared anonymous guest
+/// memory is mapped from, so that another process can map the same pages (see
+/// `crate::kernel::handover`). A `memfd` on Linux; elsewhere a POSIX shared-memory object
+/// whose name is removed at once.
+pub fn shared_object(len: u64) -> io::Result<OwnedFd> {
+    let fd = new_shared_object()?;
+    let size =
+        libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::ENOMEM))?;
+    // SAFETY: plain descriptor call.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+#[cfg(target_os = "linux")]
+fn new_shared_object() -> io::Result<OwnedFd> {
+    // SAFETY: the name is NUL-terminated; the result is checked.
+    let fd = unsafe { libc::memfd_create(c"elfuse-shared".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new descriptor owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn new_shared_object() -> io::Result<OwnedFd> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let name = std::ffi::CString::new(format!(
+            "/elfuse.{}.{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: the name is NUL-terminated; the result is checked.
+        let fd = unsafe {
+            libc::shm_open(
+                name.as_ptr(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+                0o600 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EEXIST) {
+                continue;
+            }
+            return Err(err);
+        }
+        // SAFETY: the name was just created by this process; removing it leaves the object
+        // alive for its descriptors.
+        unsafe {
+            libc::shm_unlink(name.as_ptr());
+        }
+        // SAFETY: fd is a new descriptor owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        set_cloexec(&fd)?;
+        return Ok(fd);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: plain descriptor call.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A reserved range of host address space that holds guest pages.
@@ -321,26 +394,6 @@ impl HostRange<'_> {
                 kind | libc::MAP_FIXED,
                 fd.as_raw_fd(),
                 offset,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Maps shared anonymous memory over these bytes (host-page aligned).
-    pub fn map_shared_anonymous(&self) -> io::Result<()> {
-        // SAFETY: as in `map_file`.
-        let ptr = unsafe {
-            libc::mmap(
-                self.ptr.cast(),
-                self.len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANON | libc::MAP_FIXED,
-                -1,
-                0,
             )
         };
         if ptr == libc::MAP_FAILED {

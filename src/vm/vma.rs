@@ -36,7 +36,22 @@ pub enum Backing {
     Anonymous,
     /// A file, mapped from `offset` at the mapping's start.
     File(Arc<FileMapping>),
+    /// `MAP_SHARED | MAP_ANONYMOUS` memory: a host shared-memory object, mapped from `offset`
+    /// at the mapping's start, that a new process can map too.
+    SharedAnonymous(Arc<SharedObject>),
 }
+
+/// A host shared-memory object behind shared anonymous guest memory.
+#[derive(Debug)]
+pub struct SharedObject(pub std::os::fd::OwnedFd);
+
+impl PartialEq for SharedObject {
+    fn eq(&self, other: &SharedObject) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for SharedObject {}
 
 /// Where a file mapping's bytes can be read again (`MADV_DONTNEED` on a private mapping).
 pub trait FileSource: Send + Sync {
@@ -152,7 +167,10 @@ impl Vma {
         let mut piece = self.clone();
         piece.start = start;
         piece.end = end;
-        if matches!(piece.backing, Backing::File(_)) {
+        if matches!(
+            piece.backing,
+            Backing::File(_) | Backing::SharedAnonymous(_)
+        ) {
             piece.offset = self.offset + (start - self.start);
         }
         piece
@@ -169,6 +187,9 @@ impl Vma {
             && match (&self.backing, &next.backing) {
                 (Backing::Anonymous, Backing::Anonymous) => !self.shared,
                 (Backing::File(a), Backing::File(b)) => {
+                    Arc::ptr_eq(a, b) && self.offset + self.len() == next.offset
+                }
+                (Backing::SharedAnonymous(a), Backing::SharedAnonymous(b)) => {
                     Arc::ptr_eq(a, b) && self.offset + self.len() == next.offset
                 }
                 _ => false,

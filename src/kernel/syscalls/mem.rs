@@ -25,7 +25,8 @@ use crate::kernel::mm::{MMAP_MIN_ADDR, find_free};
 use crate::kernel::process::lock;
 use crate::vm::memory::GuestMemory;
 use crate::vm::vma::{
-    Backing, FileMapping, FileSource, PAGE_SIZE, Prot, Vma, is_page_aligned, page_align_up,
+    Backing, FileMapping, FileSource, PAGE_SIZE, Prot, SharedObject, Vma, is_page_aligned,
+    page_align_up,
 };
 
 impl FileSource for OpenFile {
@@ -156,14 +157,11 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 
     match source {
         Source::Anonymous => {
-            let mut vma = Vma::anonymous(range.clone(), prot);
-            vma.shared = shared;
-            memory.map(vma);
+            let vma = Vma::anonymous(range.clone(), prot);
             if shared {
-                memory
-                    .host_range(range)
-                    .map_shared_anonymous()
-                    .map_err(Errno::from)?;
+                map_shared_anonymous(memory, vma)?;
+            } else {
+                memory.map(vma);
             }
         }
         Source::File {
@@ -428,6 +426,21 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     Ok(target)
 }
 
+/// Maps `vma` as shared anonymous memory: a new host shared-memory object over its range.
+fn map_shared_anonymous(memory: &GuestMemory, mut vma: Vma) -> SysResult<()> {
+    let range = vma.start..vma.end;
+    let object = host::memory::shared_object(vma.len())?;
+    vma.shared = true;
+    vma.offset = 0;
+    let object = Arc::new(SharedObject(object));
+    vma.backing = Backing::SharedAnonymous(object.clone());
+    memory.map(vma);
+    memory
+        .host_range(range)
+        .map_file(std::os::fd::AsFd::as_fd(&object.0), 0, true, true)
+        .map_err(Errno::from)
+}
+
 /// Extends `vma` over the free range `more`.
 fn extend(memory: &GuestMemory, vma: &Vma, more: Range<u64>) -> SysResult<()> {
     let mut piece = vma.clone();
@@ -435,15 +448,9 @@ fn extend(memory: &GuestMemory, vma: &Vma, more: Range<u64>) -> SysResult<()> {
     piece.end = more.end;
     piece.offset = vma.offset + (more.start - vma.start);
     match &vma.backing {
-        Backing::Anonymous => {
-            memory.map(piece);
-            if vma.shared {
-                memory
-                    .host_range(more)
-                    .map_shared_anonymous()
-                    .map_err(Errno::from)?;
-            }
-        }
+        Backing::Anonymous => memory.map(piece),
+        // The new pages are a shared object of their own, as after Linux's mremap.
+        Backing::SharedAnonymous(_) => map_shared_anonymous(memory, piece)?,
         Backing::File(mapping) => {
             let Some(source) = mapping.source.clone() else {
                 memory.map(piece);
