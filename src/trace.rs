@@ -92,6 +92,19 @@ impl Tracer {
         })
     }
 
+    /// Traces to an already open file (a forked process's share of its parent's trace).
+    pub fn from_fd(fd: std::os::fd::OwnedFd) -> Tracer {
+        Tracer {
+            out: Mutex::new(File::from(fd)),
+        }
+    }
+
+    /// A duplicate of the trace's descriptor, for a forked process to write to.
+    pub fn clone_fd(&self) -> io::Result<std::os::fd::OwnedFd> {
+        let out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        out.as_fd().try_clone_to_owned()
+    }
+
     /// Traces to `path` (created or truncated).
     pub fn file(path: &Path) -> io::Result<Tracer> {
         Ok(Tracer {

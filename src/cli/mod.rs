@@ -58,6 +58,9 @@ enum Command {
     Exec(RunArgs),
     /// Run the small aarch64 test program built into elfuse and report the result.
     Selftest(SelftestArgs),
+    /// Take over a guest process forked by another elfuse (internal).
+    #[command(name = "internal-handover", hide = true)]
+    Handover(SelftestArgs),
 }
 
 /// Options for running a program.
@@ -174,6 +177,7 @@ fn dispatch(cli: Cli, stderr: &SharedStderr) -> Result<Result<Status, i32>, Fail
     match cli.command {
         Some(Command::Exec(args)) => run(args, stderr).map(Ok),
         Some(Command::Selftest(args)) => selftest::run(&args.common, stderr).map(Ok),
+        Some(Command::Handover(args)) => handover(&args.common, stderr).map(Ok),
         None if cli.run.command.is_empty() => {
             let mut err = stderr.lock().unwrap_or_else(|p| p.into_inner());
             let _ = writeln!(
@@ -268,11 +272,48 @@ fn tracer(args: &RunArgs) -> Result<Option<Tracer>> {
     Ok(None)
 }
 
+/// Decides how guest forks work (`ELFUSE_FORK`) and what a handed-over child is started with.
+fn configure_forks(
+    common: &CommonArgs,
+    backend: &dyn vm::Backend,
+    stderr: &SharedStderr,
+) -> Result<()> {
+    let mode = kernel::handover::ForkMode::from_env().map_err(anyhow::Error::msg)?;
+    let mut child_args = vec!["--backend".to_string(), backend.name().to_string()];
+    if common.verbose > 0 {
+        child_args.push(format!("-{}", "v".repeat(usize::from(common.verbose))));
+    }
+    let diagnostics = stderr
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_fd()
+        .try_clone_to_owned()
+        .ok();
+    kernel::handover::configure(kernel::handover::Config {
+        mode,
+        child_args,
+        diagnostics,
+    });
+    Ok(())
+}
+
+/// The hidden subcommand a handed-over child runs.
+fn handover(common: &CommonArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
+    init_logging(common.verbose, stderr);
+    let backend = vm::select_backend(common.backend)?;
+    configure_forks(common, backend.as_ref(), stderr)
+        .map_err(|error| Failure { error, code: 2 })?;
+    let status = kernel::handover::run_child(backend)?;
+    Ok(Status::Guest(status))
+}
+
 fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
     init_logging(args.common.verbose, stderr);
     let (name, rest) = args.command.split_first().expect("clap requires PROG");
     let program = launcher::resolve(name)?;
     let backend = vm::select_backend(args.common.backend)?;
+    configure_forks(&args.common, backend.as_ref(), stderr)
+        .map_err(|error| Failure { error, code: 2 })?;
 
     let argv0 = args.argv0.clone().unwrap_or_else(|| name.clone());
     let mut argv = vec![argv0.into_vec()];

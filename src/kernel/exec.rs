@@ -224,6 +224,7 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
         ..Default::default()
     });
     *lock(&process.vfork_done) = None;
+    crate::kernel::handover::on_exec();
 
     // The thread's own state.
     task.altstack = SigaltStack {

@@ -60,6 +60,11 @@ pub fn clone_process(ctx: &mut Ctx<'_>, args: CloneArgs) -> SysResult {
         None
     };
 
+    if crate::kernel::handover::enabled() {
+        let pid = crate::kernel::handover::fork(ctx, &args, done.as_ref().map(|(_, w)| w))?;
+        return Ok(parent_after(ctx, &args, pid, done));
+    }
+
     let hand_over = host::threads::pause_forwarding();
     let forked = host::process::fork();
     drop(hand_over);
@@ -69,18 +74,27 @@ pub fn clone_process(ctx: &mut Ctx<'_>, args: CloneArgs) -> SysResult {
             become_child(ctx, &args, writer);
             Ok(0)
         }
-        host::process::Forked::Parent(pid) => {
-            if f & CLONE_PARENT_SETTID != 0 {
-                let _ = ctx.mem().write_val(args.parent_tid, &(pid as u32));
-            }
-            if let Some((reader, writer)) = done {
-                drop(writer);
-                wait_for_exec_or_exit(&reader);
-            }
-            debug!(child = pid, "forked");
-            Ok(pid as u64)
-        }
+        host::process::Forked::Parent(pid) => Ok(parent_after(ctx, &args, pid, done)),
     }
+}
+
+/// The parent's side once child `pid` exists: `CLONE_PARENT_SETTID`, and for `vfork` the
+/// wait until the child execs or exits.
+fn parent_after(
+    ctx: &mut Ctx<'_>,
+    args: &CloneArgs,
+    pid: i32,
+    done: Option<(OwnedFd, OwnedFd)>,
+) -> u64 {
+    if args.flags & CLONE_PARENT_SETTID != 0 {
+        let _ = ctx.mem().write_val(args.parent_tid, &(pid as u32));
+    }
+    if let Some((reader, writer)) = done {
+        drop(writer);
+        wait_for_exec_or_exit(&reader);
+    }
+    debug!(child = pid, "forked");
+    pid as u64
 }
 
 /// The `vfork` parent sleeps until the child's end of the pipe closes (exec or exit).

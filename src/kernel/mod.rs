@@ -11,6 +11,7 @@ pub mod file;
 pub mod fork;
 pub mod fs;
 pub mod futex;
+pub mod handover;
 pub mod image;
 pub mod mm;
 pub mod process;
@@ -81,12 +82,14 @@ pub enum RuntimeError {
     /// The CPU backend failed.
     #[error(transparent)]
     Vcpu(#[from] VcpuError),
+    /// A forked process could not take over its parent's state.
+    #[error("cannot take over the forked process: {0}")]
+    Handover(std::io::Error),
 }
 
 /// Loads and runs a program to completion.
 pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
-    host::signals::ignore_sigpipe();
-    host::threads::init(forward_host_signal);
+    init_host();
 
     let (elf, host_path) = match &spec.program {
         Program::Path(path) => (crate::loader::elf::read(path)?, path.clone()),
@@ -137,6 +140,13 @@ pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
     // one created above.
     let process = thread::run(task, image.regs)?;
     Ok(process.wait_exit())
+}
+
+/// The process-wide host set-up every elfuse process running a guest needs first: `SIGPIPE`
+/// ignored (writes report `EPIPE`) and host signals forwarded to the guest.
+pub fn init_host() {
+    host::signals::ignore_sigpipe();
+    host::threads::init(forward_host_signal);
 }
 
 /// Ends this host process the way the guest process ended: with its exit code, or killed by

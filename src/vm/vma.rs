@@ -57,6 +57,11 @@ impl Eq for SharedObject {}
 pub trait FileSource: Send + Sync {
     /// Reads file bytes at `offset` into `buf`, returning how many were read.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+
+    /// The host descriptor of the file, if it has one (for a new process to map it too).
+    fn host_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
 }
 
 /// What `/proc/self/maps` and the mapping rules need to know of a mapped file.

@@ -116,7 +116,9 @@ fn execveat(
         hwcaps: process.hwcaps,
     })
     .map_err(|e| match e {
-        RuntimeError::Memory(_) | RuntimeError::Vcpu(_) => Errno::ENOMEM,
+        RuntimeError::Memory(_) | RuntimeError::Vcpu(_) | RuntimeError::Handover(_) => {
+            Errno::ENOMEM
+        }
         RuntimeError::Loader(_) | RuntimeError::Dynamic(_) => Errno::ENOEXEC,
     })?;
 

@@ -183,8 +183,20 @@ pub fn sys_setpgid(_ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     if (a[1] as u32 as i32) < 0 {
         return Err(Errno::EINVAL);
     }
-    nix::unistd::setpgid(target, group)?;
-    Ok(0)
+    match nix::unistd::setpgid(target, group) {
+        // The host sees a handed-over child as having run exec (it was started afresh), which
+        // its guest has not: that child moves itself.
+        Err(nix::errno::Errno::EACCES) => {
+            match crate::kernel::handover::move_child_to_group(target.as_raw(), group.as_raw()) {
+                Some(result) => result.map(|()| 0),
+                None => Err(Errno::EACCES),
+            }
+        }
+        other => {
+            other?;
+            Ok(0)
+        }
+    }
 }
 
 /// `getsid(2)`.

@@ -31,10 +31,14 @@ use crate::vm::vma::{
 
 impl FileSource for OpenFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-        match self.host_fd() {
+        match OpenFile::host_fd(self) {
             Some(fd) => host::io::pread(fd, buf, offset as i64),
             None => Ok(0),
         }
+    }
+
+    fn host_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        OpenFile::host_fd(self)
     }
 }
 

@@ -98,6 +98,12 @@ pub fn sys_wait4(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     else {
         return Ok(0);
     };
+    if matches!(
+        event.state,
+        ChildState::Exited(_) | ChildState::Killed { .. }
+    ) {
+        crate::kernel::handover::forget_child(event.pid);
+    }
     // The child is reaped either way: a bad pointer only changes what the caller hears.
     if a[1] != 0 {
         ctx.mem().write_val(a[1], &status_word(event.state))?;
@@ -138,6 +144,15 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let result = wait_child(flags.no_hang, |no_hang| {
         host::process::waitid(target, WaitFlags { no_hang, ..flags })
     });
+    if let Ok(Some((event, _))) = &result
+        && !flags.no_wait
+        && matches!(
+            event.state,
+            ChildState::Exited(_) | ChildState::Killed { .. }
+        )
+    {
+        crate::kernel::handover::forget_child(event.pid);
+    }
     if let Ok(Some((_, usage))) = &result
         && a[4] != 0
     {
