@@ -5,6 +5,10 @@
 //! too, except where `tests/guest/qemu-divergences.txt` lists a known qemu gap (and then they
 //! must still fail, so the list stays honest).
 //!
+//! Every program runs twice: with the host's `fork()` behind a guest fork, and with the
+//! hand-over to a fresh elfuse process that macOS needs (`ELFUSE_FORK=handover`, the tests in
+//! `handover::`).
+//!
 //! `syscall_coverage` runs the corpus with `--trace-file`, checks that every syscall in the
 //! table is exercised by some program, and keeps `docs/syscalls.md` in step with the table
 //! (`ELFUSE_BLESS=1` rewrites it).
@@ -75,11 +79,29 @@ fn binary(case: &Case) -> PathBuf {
     build_guest(case.source, case.name, case.link)
 }
 
+/// How a guest fork is made (`ELFUSE_FORK`).
+#[derive(Clone, Copy)]
+enum ForkMode {
+    HostFork,
+    Handover,
+}
+
 /// Runs a case under elfuse, optionally tracing to `trace`.
 fn run_elfuse(case: &Case, trace: Option<&std::path::Path>) -> Run {
+    run_elfuse_with(case, trace, ForkMode::HostFork)
+}
+
+fn run_elfuse_with(case: &Case, trace: Option<&std::path::Path>, mode: ForkMode) -> Run {
     let bin = binary(case);
     let dir = scratch();
     let mut cmd = elfuse_cmd();
+    cmd.env(
+        "ELFUSE_FORK",
+        match mode {
+            ForkMode::HostFork => "fork",
+            ForkMode::Handover => "handover",
+        },
+    );
     if let Some(trace) = trace {
         cmd.arg("--trace-file").arg(trace);
     }
@@ -101,10 +123,14 @@ fn assert_passes(case: &Case, run: &Run, under: &str) {
     );
 }
 
-fn check(name: &str) {
+fn check(name: &str, mode: ForkMode) {
     let case = find(name);
-    let run = run_elfuse(case, None);
-    assert_passes(case, &run, "elfuse");
+    let run = run_elfuse_with(case, None, mode);
+    let under = match mode {
+        ForkMode::HostFork => "elfuse",
+        ForkMode::Handover => "elfuse with ELFUSE_FORK=handover",
+    };
+    assert_passes(case, &run, under);
     assert_eq!(
         run.stderr(),
         "",
@@ -117,9 +143,20 @@ macro_rules! guest_tests {
         $(
             #[test]
             fn $name() {
-                check(stringify!($name));
+                check(stringify!($name), ForkMode::HostFork);
             }
         )*
+
+        /// The same programs with guest forks handed over to a new elfuse process.
+        mod handover {
+            use super::{ForkMode, check};
+            $(
+                #[test]
+                fn $name() {
+                    check(stringify!($name), ForkMode::Handover);
+                }
+            )*
+        }
     };
 }
 
