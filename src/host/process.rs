@@ -1,6 +1,11 @@
 //! Host processes: `fork` and waiting for children.
 
 use std::io;
+#[cfg(not(target_os = "linux"))]
+use std::os::fd::AsRawFd;
+#[cfg(target_os = "linux")]
+use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::{Usage, usage_from};
 
@@ -71,6 +76,56 @@ pub struct WaitFlags {
 
 fn signal_from_host(signal: libc::c_int) -> u32 {
     super::signals::from_host(signal).unwrap_or(signal as u32)
+}
+
+/// A descriptor for process `pid` that becomes readable when it ends (a Linux pidfd): the
+/// host's own pidfd on Linux, elsewhere a kqueue watching the process's exit. Close-on-exec.
+pub fn process_handle(pid: i32, nonblock: bool) -> io::Result<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        let flags = if nonblock { libc::O_NONBLOCK } else { 0 };
+        // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a new descriptor owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: kqueue takes no arguments and returns a new descriptor or -1.
+        let kq = unsafe { libc::kqueue() };
+        if kq < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: kq is a new descriptor owned by nothing else.
+        let kq = unsafe { OwnedFd::from_raw_fd(kq) };
+        // SAFETY: plain descriptor calls; the kevent struct is fully initialized.
+        unsafe {
+            libc::fcntl(kq.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
+            if nonblock {
+                libc::fcntl(kq.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+            }
+            let mut change: libc::kevent = std::mem::zeroed();
+            change.ident = pid as libc::uintptr_t;
+            change.filter = libc::EVFILT_PROC;
+            change.flags = libc::EV_ADD;
+            change.fflags = libc::NOTE_EXIT;
+            if libc::kevent(
+                kq.as_raw_fd(),
+                &change,
+                1,
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null(),
+            ) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(kq)
+    }
 }
 
 /// Makes this process the one that adopts orphaned descendants (Linux's

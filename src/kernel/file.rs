@@ -116,6 +116,8 @@ pub struct OpenFile {
     owner: AtomicI32,
     /// `F_SETSIG`: the I/O signal (0 means `SIGIO`).
     io_signal: AtomicU32,
+    /// For a pidfd, the process it refers to.
+    pidfd: Option<i32>,
 }
 
 fn errno(err: io::Error) -> Errno {
@@ -146,6 +148,7 @@ impl OpenFile {
             path,
             owner: AtomicI32::new(0),
             io_signal: AtomicU32::new(0),
+            pidfd: None,
         })
     }
 
@@ -164,6 +167,7 @@ impl OpenFile {
             path: format!("/dev/{name}").into_bytes(),
             owner: AtomicI32::new(0),
             io_signal: AtomicU32::new(0),
+            pidfd: None,
         })
     }
 
@@ -175,7 +179,29 @@ impl OpenFile {
             path,
             owner: AtomicI32::new(0),
             io_signal: AtomicU32::new(0),
+            pidfd: None,
         })
+    }
+
+    /// A pidfd for process `pid`: `handle` is the host's descriptor for it (see
+    /// [`host::process::process_handle`]), which becomes readable when the process ends.
+    pub fn pidfd(handle: OwnedFd, flags: u64, pid: i32) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            kind: FileKind::Host {
+                fd: handle,
+                dir: Mutex::new(None),
+            },
+            flags: AtomicU64::new(flags),
+            path: b"anon_inode:[pidfd]".to_vec(),
+            owner: AtomicI32::new(0),
+            io_signal: AtomicU32::new(0),
+            pidfd: Some(pid),
+        })
+    }
+
+    /// The process a pidfd refers to (`None` for other files).
+    pub fn pidfd_pid(&self) -> Option<i32> {
+        self.pidfd
     }
 
     /// What the description refers to.

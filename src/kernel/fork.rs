@@ -13,7 +13,9 @@
 //! before `execve` are not seen by the parent (glibc's `posix_spawn` uses such a write to report
 //! an exec failure, so there the failure shows as the child's exit status 127 instead).
 //! `CLONE_VM` without `CLONE_VFORK` or `CLONE_THREAD` is not supported (`EINVAL`). A child's
-//! termination signal is always `SIGCHLD`.
+//! termination signal is always `SIGCHLD`. The `CLONE_PIDFD` descriptor is made once the
+//! child exists: if that fails (no free descriptor), the call still succeeds and the slot
+//! holds -1.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -46,8 +48,8 @@ pub fn clone_process(ctx: &mut Ctx<'_>, args: CloneArgs) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if f & CLONE_PIDFD != 0 {
-        info!("CLONE_PIDFD is not supported yet");
-        return Err(Errno::EINVAL);
+        ctx.mem()
+            .check(args.pidfd, 4, crate::vm::vma::Prot::WRITE)?;
     }
     let need = crate::vm::vma::Prot::WRITE;
     if f & CLONE_PARENT_SETTID != 0 {
@@ -88,6 +90,22 @@ fn parent_after(
 ) -> u64 {
     if args.flags & CLONE_PARENT_SETTID != 0 {
         let _ = ctx.mem().write_val(args.parent_tid, &(pid as u32));
+    }
+    if args.flags & CLONE_PIDFD != 0 {
+        // Linux makes the descriptor before the child runs; a failure here leaves the
+        // caller without one (-1 in the slot) rather than undoing the fork.
+        let fd = host::process::process_handle(pid, false)
+            .map_err(Errno::from)
+            .and_then(|handle| {
+                let file = crate::kernel::file::OpenFile::pidfd(
+                    handle,
+                    crate::kernel::abi::open::O_RDWR,
+                    pid,
+                );
+                ctx.install(file, true)
+            })
+            .map_or(-1, |fd| fd as i32);
+        let _ = ctx.mem().write_val(args.pidfd, &fd);
     }
     if let Some((reader, writer)) = done {
         drop(writer);

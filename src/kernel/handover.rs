@@ -422,6 +422,7 @@ fn encode_file<'a>(message: &mut Encoder, fds: &mut Vec<BorrowedFd<'a>>, file: &
             message.bytes(host.as_bytes());
         }
     }
+    message.u64(file.pidfd_pid().map_or(0, |pid| pid as u64));
     message.u64(file.status_flags());
     message.bytes(&file.path);
     message.u64(file.owner() as u32 as u64);
@@ -721,11 +722,13 @@ fn decode_file(d: &mut Decoder<'_>) -> Result<Arc<OpenFile>, String> {
     let kind = d.u64()?;
     let host_fd = if kind == 0 { Some(d.fd()?) } else { None };
     let host_path = if kind == 2 { Some(d.bytes_()?) } else { None };
+    let pidfd = d.u64()? as i32;
     let flags = d.u64()?;
     let path = d.bytes_()?;
     let owner = d.u64()? as u32 as i32;
     let io_signal = d.u64()? as u32;
     let file = match (kind, host_fd, host_path) {
+        (0, Some(fd), _) if pidfd > 0 => OpenFile::pidfd(fd, flags, pidfd),
         (0, Some(fd), _) => OpenFile::host(fd, flags, path),
         (1, _, _) => {
             let name = path.strip_prefix(b"/dev/").ok_or("bad device")?;

@@ -3,6 +3,7 @@
  * Man pages: fork(2), vfork(2), wait(2) (wait4, waitpid, waitid), getpid(2), gettid(2),
  * setsid(2), setpgid(2) (getpgid, getpgrp), getsid(2), kill(2), killpg(3), sigaction(2)
  * (SIGCHLD, SA_NOCLDWAIT), prctl(2) (PR_SET_CHILD_SUBREAPER), posix_spawn(3), getrusage(2),
+ * pidfd_open(2), pidfd_send_signal(2),
  * credentials(7), signal(7).
  *
  * Covers: fork's two return values and pid/ppid/tid relations over three nested levels;
@@ -17,7 +18,8 @@
  * continue), SIG_IGN and SA_NOCLDWAIT auto-reaping; orphans are reparented (to a subreaper
  * when one is set); sessions and process groups and their errors; kill to a pid, a group,
  * -1 and 0; vfork suspends the parent until _exit or execve; posix_spawn (exit status,
- * file actions); wait4's rusage.
+ * file actions); wait4's rusage; pidfds (pidfd_open, pidfd_send_signal, waitid P_PIDFD,
+ * CLONE_PIDFD).
  *
  * Checks made inside a child print their own FAIL lines; the child's exit status tells the
  * parent whether any failed, which the parent checks. Children the test makes exec this
@@ -946,6 +948,125 @@ static void test_posix_spawn(void)
     CHECK_ERR(waitpid(-1, &st, WNOHANG), ECHILD);
 }
 
+/* ---- process descriptors ---- */
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x1000
+#endif
+
+#define NO_PID 0x7ffffff0
+
+static int pidfd_open_(pid_t pid, unsigned flags)
+{
+    return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+static int pidfd_send(int fd, int sig, siginfo_t *info, unsigned flags)
+{
+    return (int)syscall(SYS_pidfd_send_signal, fd, sig, info, flags);
+}
+
+static volatile sig_atomic_t usr1_from_pidfd;
+
+static void on_usr1_pidfd(int sig)
+{
+    (void)sig;
+    usr1_from_pidfd = 1;
+}
+
+static void test_pidfd(void)
+{
+    int pfd[2];
+    CHECK_OK(pipe(pfd));
+    pid_t pid = fork_blocked(pfd[0], 4);
+    int fd = pidfd_open_(pid, 0);
+    CHECK(fd >= 0);
+    CHECK_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC); /* always close-on-exec */
+    CHECK_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
+    char byte;
+    CHECK_ERR(read(fd, &byte, 1), EINVAL);
+    CHECK_ERR(pidfd_open_(pid, 1), EINVAL);
+    CHECK_ERR(pidfd_open_(0, 0), EINVAL);
+    CHECK_ERR(pidfd_open_(-1, 0), EINVAL);
+    CHECK_ERR(pidfd_open_(NO_PID, 0), ESRCH);
+
+    /* Signals through it: errors first, then SIGTERM, which the child dies of. */
+    CHECK_ERR(pidfd_send(fd, SIGTERM, NULL, 8), EINVAL);
+    CHECK_ERR(pidfd_send(fd, 1000, NULL, 0), EINVAL);
+    CHECK_ERR(pidfd_send(pfd[0], SIGTERM, NULL, 0), EBADF);
+    CHECK_ERR(pidfd_send(9999, SIGTERM, NULL, 0), EBADF);
+    CHECK_EQ(pidfd_send(fd, 0, NULL, 0), 0);
+    CHECK_EQ(pidfd_send(fd, SIGTERM, NULL, 0), 0);
+
+    /* waitid through the descriptor; a non-pidfd is EBADF. */
+    siginfo_t si;
+    CHECK_ERR(waitid(P_PIDFD, pfd[0], &si, WEXITED), EBADF);
+    memset(&si, 0, sizeof si);
+    CHECK_EQ(waitid(P_PIDFD, fd, &si, WEXITED), 0);
+    CHECK_EQ(si.si_pid, pid);
+    CHECK_EQ(si.si_code, CLD_KILLED);
+    CHECK_EQ(si.si_status, SIGTERM);
+    /* Reaped: the process is gone, the descriptor stays. */
+    CHECK_ERR(pidfd_send(fd, SIGTERM, NULL, 0), ESRCH);
+    CHECK_ERR(waitid(P_PIDFD, fd, &si, WEXITED), ECHILD);
+    close(fd);
+
+    /* A non-blocking pidfd makes waitid report EAGAIN while the child runs. */
+    pid = fork_blocked(pfd[0], 4);
+    fd = pidfd_open_(pid, O_NONBLOCK);
+    CHECK(fd >= 0);
+    CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    CHECK_ERR(waitid(P_PIDFD, fd, &si, WEXITED), EAGAIN);
+    memset(&si, 0xff, sizeof si);
+    CHECK_EQ(waitid(P_PIDFD, fd, &si, WEXITED | WNOHANG), 0);
+    CHECK_EQ(si.si_pid, 0);
+    CHECK_OK(kill(pid, SIGKILL));
+    CHECK_EQ(reap(pid), SIGKILL);
+    close(fd);
+
+    /* Our own process: the signal arrives as from kill(). */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1_pidfd;
+    CHECK_OK(sigaction(SIGUSR1, &sa, &old));
+    fd = pidfd_open_(getpid(), 0);
+    CHECK(fd >= 0);
+    usr1_from_pidfd = 0;
+    CHECK_EQ(pidfd_send(fd, SIGUSR1, NULL, 0), 0);
+    CHECK_EQ(usr1_from_pidfd, 1);
+    /* A siginfo pretending to come from kill() is for ourselves only: fine here. */
+    memset(&si, 0, sizeof si);
+    si.si_signo = SIGUSR1;
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    usr1_from_pidfd = 0;
+    CHECK_EQ(pidfd_send(fd, SIGUSR1, &si, 0), 0);
+    CHECK_EQ(usr1_from_pidfd, 1);
+    close(fd);
+    CHECK_OK(sigaction(SIGUSR1, &old, NULL));
+
+    /* CLONE_PIDFD hands the parent a pidfd for the new child. */
+    int cfd = -1;
+    long r = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &cfd, NULL, NULL);
+    if (r == 0)
+        _exit(5);
+    CHECK(r > 0);
+    CHECK(cfd >= 0);
+    CHECK_EQ(fcntl(cfd, F_GETFD), FD_CLOEXEC);
+    memset(&si, 0, sizeof si);
+    CHECK_EQ(waitid(P_PIDFD, cfd, &si, WEXITED), 0);
+    CHECK_EQ(si.si_pid, (pid_t)r);
+    CHECK_EQ(si.si_code, CLD_EXITED);
+    CHECK_EQ(si.si_status, 5);
+    close(cfd);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -971,6 +1092,7 @@ int main(int argc, char **argv)
     test_rusage();
     test_vfork();
     test_posix_spawn();
+    test_pidfd();
     test_wait_errors();
     scratch_cleanup();
     return check_done();

@@ -15,6 +15,7 @@ mod fs_stat;
 mod fs_xattr;
 mod identity;
 mod mem;
+mod pidfd;
 mod process;
 mod signal;
 mod system;
@@ -267,6 +268,8 @@ syscall_table! {
     287 pwritev2(Fd, Hex, Int, Int, Int, Hex) -> Int = fs_io::sys_pwritev2;
     291 statx(Dirfd, Path, AtFlags, Hex, Hex) -> Int = fs_stat::sys_statx;
     293 rseq(Hex, Uint, Int, Hex) -> Int = process::sys_rseq;
+    424 pidfd_send_signal(Fd, Signal, Hex, Hex) -> Int = pidfd::sys_pidfd_send_signal;
+    434 pidfd_open(Int, Hex) -> Int = pidfd::sys_pidfd_open;
     435 clone3(Hex, Uint) -> Int = thread::sys_clone3;
     436 close_range(Fd, Fd, Hex) -> Int = fs_open::sys_close_range;
     437 openat2(Dirfd, Path, Hex, Uint) -> Int = fs_open::sys_openat2;

@@ -204,7 +204,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 }
 
 /// Whether the caller may signal processes of user `target_uid` (ids as Linux compares them).
-fn may_signal(ctx: &Ctx<'_>) -> (i32, u32) {
+pub(super) fn may_signal(ctx: &Ctx<'_>) -> (i32, u32) {
     let creds = lock(&ctx.process().creds);
     (ctx.process().pid, creds.uid)
 }
@@ -275,7 +275,7 @@ fn thread_signal(
 /// Reads the `siginfo` of `rt_sigqueueinfo`: a caller may not pretend to be the kernel or
 /// `kill` (`si_code >= 0` or `SI_TKILL`) towards anyone but its own thread; `target` is the
 /// pid or tid named by the call, compared with the caller's tid as Linux does.
-fn queued_info(ctx: &Ctx<'_>, signo: u32, addr: u64, target: i32) -> SysResult<SigInfo> {
+pub(super) fn queued_info(ctx: &Ctx<'_>, signo: u32, addr: u64, target: i32) -> SysResult<SigInfo> {
     let raw: [u8; 128] = ctx.mem().read_val(addr)?;
     let code = i32::from_le_bytes(raw[8..12].try_into().expect("4 bytes"));
     if (code >= 0 || code == sig::code::SI_TKILL) && target != ctx.task.tid {

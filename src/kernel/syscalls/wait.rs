@@ -122,14 +122,17 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     if options & !known != 0 || options & (WEXITED | WUNTRACED | WCONTINUED) == 0 {
         return Err(Errno::EINVAL);
     }
+    let mut pidfd_nonblock = false;
     let target = match idtype {
         P_ALL => WaitTarget::Any,
         P_PID if id > 0 => WaitTarget::Pid(id),
         P_PGID if id > 0 => WaitTarget::Group(id),
         P_PGID if id == 0 => WaitTarget::Group(nix::unistd::getpgrp().as_raw()),
-        P_PIDFD => {
-            tracing::info!("waitid(P_PIDFD) is not supported: pidfds are not implemented");
-            return Err(Errno::EINVAL);
+        P_PIDFD if id >= 0 => {
+            let file = ctx.file(id as u64)?;
+            let pid = file.pidfd_pid().ok_or(Errno::EBADF)?;
+            pidfd_nonblock = file.status_flags() & crate::kernel::abi::open::O_NONBLOCK != 0;
+            WaitTarget::Pid(pid)
         }
         _ => return Err(Errno::EINVAL),
     };
@@ -137,7 +140,8 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         exited: options & WEXITED != 0,
         stopped: options & WUNTRACED != 0,
         continued: options & WCONTINUED != 0,
-        no_hang: options & WNOHANG != 0,
+        // A non-blocking pidfd makes the wait non-blocking too.
+        no_hang: options & WNOHANG != 0 || pidfd_nonblock,
         no_wait: options & WNOWAIT != 0,
     };
 
@@ -166,7 +170,11 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     if a[2] != 0 {
         write_child_info(ctx, a[2], event)?;
     }
-    result.map(|_| 0)
+    match result {
+        // Nothing to report through a non-blocking pidfd the caller did not ask WNOHANG of.
+        Ok(None) if pidfd_nonblock && options & WNOHANG == 0 => Err(Errno::EAGAIN),
+        other => other.map(|_| 0),
+    }
 }
 
 /// Writes `si_signo`, `si_errno`, `si_code`, `si_pid`, `si_uid` and `si_status` at `addr`.
