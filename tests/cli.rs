@@ -376,3 +376,27 @@ fn the_selftest_binary_is_built_from_its_source() {
         "selftest.elf does not match selftest.c; run build.sh"
     );
 }
+
+#[test]
+fn a_guest_exec_of_a_host_program_is_enoexec_by_default() {
+    let run = probe_run(&["exec", "/bin/sh", "-c", "echo ran"]);
+    assert_eq!(run.stdout(), "exec /bin/sh: Exec format error\n");
+    assert_eq!(run.code(), 126);
+    assert_eq!(run.stderr(), "");
+}
+
+#[test]
+fn with_elfuse_host_exec_the_host_program_takes_over_the_process() {
+    let script = "echo \"$@\" >&9; kill -USR1 $$; echo alive; exit 7";
+    let output = elfuse_cmd()
+        .env("ELFUSE_HOST_EXEC", "1")
+        .arg(probe())
+        .args(["exec", "/bin/sh", "-c", script, "sh", "x", "y z"])
+        .current_dir(repo())
+        .output()
+        .expect("run elfuse");
+    let run: Run = output.into();
+    // Descriptor 9 (no close-on-exec) reached the host program, and SIGUSR1 stayed ignored.
+    assert_eq!(run.stdout(), "x y z\nalive\n");
+    assert_eq!(run.code(), 7, "stderr: {}", run.stderr());
+}

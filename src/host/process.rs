@@ -1,11 +1,11 @@
-//! Host processes: `fork` and waiting for children.
+//! Host processes: `fork`, waiting for children, process handles, and replacing this process
+//! with a host program.
 
+use std::ffi::{CStr, CString};
 use std::io;
-#[cfg(not(target_os = "linux"))]
-use std::os::fd::AsRawFd;
 #[cfg(target_os = "linux")]
 use std::os::fd::RawFd;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::{Usage, usage_from};
 
@@ -303,4 +303,105 @@ fn raw_waitid(
 ) -> libc::c_long {
     // SAFETY: `info` is valid for writes for the duration of the call.
     libc::c_long::from(unsafe { libc::waitid(idtype, id, info, options) })
+}
+
+/// What a host program started by a guest `execve` inherits: descriptors by number, the
+/// signal mask and the ignored signals (host numbers).
+pub struct HostExec<'a> {
+    pub path: &'a CStr,
+    pub argv: &'a [CString],
+    pub env: &'a [CString],
+    /// `(number, descriptor)`: each descriptor is installed at its number.
+    pub fds: &'a [(i32, BorrowedFd<'a>)],
+    pub blocked: &'a [libc::c_int],
+    pub ignored: &'a [libc::c_int],
+}
+
+/// Replaces this process with a host program (`execve(2)` of the host). Returns only on
+/// failure, with every descriptor number and signal setting it changed put back.
+pub fn exec_host(spec: &HostExec<'_>) -> io::Error {
+    let mut argv: Vec<*const libc::c_char> = spec.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = spec.env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+
+    // Copies of the sources above every target, so installing one never clobbers another.
+    let above = spec.fds.iter().map(|(n, _)| *n).max().unwrap_or(0) + 1;
+    let mut sources = Vec::new();
+    for (_, fd) in spec.fds {
+        // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor; the result is checked.
+        let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, above) };
+        if copy < 0 {
+            let err = io::Error::last_os_error();
+            close_all(&sources);
+            return err;
+        }
+        sources.push(copy);
+    }
+    // Whatever sits at each target number now is kept aside, to put back on failure.
+    let mut saved = Vec::new();
+    for ((target, _), &source) in spec.fds.iter().zip(&sources) {
+        // SAFETY: plain descriptor calls on numbers this function manages.
+        unsafe {
+            let old = libc::fcntl(*target, libc::F_DUPFD_CLOEXEC, above);
+            saved.push((*target, old));
+            libc::dup2(source, *target);
+        }
+    }
+
+    // SAFETY: sigset and sigaction calls on local, fully initialized structures.
+    let (old_mask, old_actions) = unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        for &sig in spec.blocked {
+            libc::sigaddset(&mut mask, sig);
+        }
+        let mut old_mask: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &mask, &mut old_mask);
+        let mut old_actions = Vec::new();
+        for &sig in spec.ignored {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_IGN;
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, &action, &mut old) == 0 {
+                old_actions.push((sig, old));
+            }
+        }
+        (old_mask, old_actions)
+    };
+
+    // SAFETY: path, argv and envp are NUL-terminated arrays of NUL-terminated strings that
+    // outlive the call.
+    unsafe {
+        libc::execve(spec.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    }
+    let err = io::Error::last_os_error();
+
+    // Put everything back.
+    // SAFETY: as above, restoring what was saved.
+    unsafe {
+        for (sig, old) in &old_actions {
+            libc::sigaction(*sig, old, std::ptr::null_mut());
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+        for &(target, old) in &saved {
+            if old >= 0 {
+                libc::dup2(old, target);
+                libc::close(old);
+            } else {
+                libc::close(target);
+            }
+        }
+    }
+    close_all(&sources);
+    err
+}
+
+fn close_all(fds: &[libc::c_int]) {
+    for &fd in fds {
+        // SAFETY: each is a descriptor this module created.
+        unsafe {
+            libc::close(fd);
+        }
+    }
 }

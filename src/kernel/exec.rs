@@ -11,6 +11,10 @@
 //! robust list and `vfork` parent are let go. The pid, the signal mask, pending signals, the
 //! working directory, umask, limits and ignored dispositions carry over.
 //!
+//! A program for the host itself (an ELF for the host's machine, a Mach-O file on macOS) is
+//! `ENOEXEC` unless the user set `ELFUSE_HOST_EXEC=1`: then the process becomes that host
+//! program, keeping its pid, descriptors, signal mask and ignored signals.
+//!
 //! # Limitations
 //! Set-user-ID and set-group-ID bits are not honoured: the new program keeps the caller's
 //! credentials, as the host process does.
@@ -24,6 +28,13 @@ use crate::kernel::image::Image;
 use crate::kernel::process::lock;
 use crate::kernel::sched;
 use crate::kernel::task::{self, Outcome, Task, comm_of};
+
+/// Whether guests may run host programs (`ELFUSE_HOST_EXEC=1`): an `execve` of a program for
+/// the host itself then replaces elfuse with it. Otherwise such an `execve` is `ENOEXEC`.
+pub fn host_exec_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| std::env::var_os("ELFUSE_HOST_EXEC").is_some_and(|v| v == "1"))
+}
 
 /// The longest argument or environment string, counting its NUL (`MAX_ARG_STRLEN`).
 pub const MAX_ARG_STRLEN: usize = 32 * 4096;

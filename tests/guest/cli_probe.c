@@ -9,7 +9,11 @@
  *   cli_probe env             print the environment, one variable per line
  *   cli_probe enosys          call an unimplemented syscall (io_setup) twice
  *   cli_probe stdout-closed   close fd 1, then report on fd 2 whether a write to it fails
+ *   cli_probe exec PROG ARGS  make fd 9 a copy of stdout and ignore SIGUSR1, then
+ *                             execv(PROG, [PROG, ARGS...]); on failure print the error and
+ *                             exit 126
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +60,13 @@ int main(int argc, char **argv)
         ssize_t n = write(1, "x", 1);
         dprintf(2, "%s\n", n == -1 ? "closed" : "open");
         return 0;
+    }
+    if (!strcmp(mode, "exec") && argc > 2) {
+        dup2(1, 9);
+        signal(SIGUSR1, SIG_IGN);
+        execv(argv[2], &argv[2]);
+        printf("exec %s: %s\n", argv[2], strerror(errno));
+        return 126;
     }
     return 64;
 }

@@ -84,6 +84,9 @@ fn execveat(
     let elf = loop {
         let head = read_head(file.fd.as_fd())?;
         let Some(line) = exec::parse_shebang(&head) else {
+            if host_program(&head) {
+                return exec_host_program(ctx, &file, &strings);
+            }
             break parse_elf(&file)?;
         };
         depth += 1;
@@ -239,6 +242,112 @@ fn read_head(fd: BorrowedFd<'_>) -> SysResult<Vec<u8>> {
     }
     head.truncate(filled);
     Ok(head)
+}
+
+/// Whether a file starting with `head` is a program the host runs itself: an ELF for the host's
+/// machine on Linux, a Mach-O file on macOS.
+fn host_program(head: &[u8]) -> bool {
+    #[cfg(target_os = "macos")]
+    {
+        const MACHO: [[u8; 4]; 3] = [
+            [0xcf, 0xfa, 0xed, 0xfe],
+            [0xce, 0xfa, 0xed, 0xfe],
+            [0xca, 0xfe, 0xba, 0xbe],
+        ];
+        MACHO.iter().any(|magic| head.starts_with(magic))
+    }
+    #[cfg(not(target_os = "macos"))]
+    {
+        const EM_HOST: u16 = if cfg!(target_arch = "x86_64") {
+            62
+        } else if cfg!(target_arch = "aarch64") {
+            0 // an aarch64 ELF is a guest program
+        } else {
+            0xffff
+        };
+        head.len() >= 20
+            && head.starts_with(b"\x7fELF")
+            && u16::from_le_bytes([head[18], head[19]]) == EM_HOST
+    }
+}
+
+/// Runs a host program in place of the guest, if the user allows it (`ELFUSE_HOST_EXEC=1`):
+/// the process becomes that program, with the guest's descriptors (all but close-on-exec
+/// ones, at the same numbers), signal mask and ignored signals. Otherwise `ENOEXEC`, as for
+/// any program that is not an aarch64 Linux one.
+fn exec_host_program(ctx: &mut Ctx<'_>, file: &Executable, strings: &ArgStrings) -> SysResult {
+    if !exec::host_exec_allowed() {
+        tracing::info!(
+            "execve: {} is a host program; set ELFUSE_HOST_EXEC=1 to let guests run it",
+            file.host_path.display()
+        );
+        return Err(Errno::ENOEXEC);
+    }
+    let cstrings = |list: &[Vec<u8>]| -> Vec<CString> {
+        list.iter()
+            .map(|s| CString::new(s.clone()).unwrap_or_default())
+            .collect()
+    };
+    let argv = cstrings(&strings.argv);
+    let env = cstrings(&strings.env);
+    let path = CString::new(file.host_path.as_os_str().as_bytes()).map_err(|_| Errno::ENOENT)?;
+
+    let process = ctx.process().clone();
+    let entries: Vec<(i32, std::sync::Arc<OpenFile>)> = lock(&process.fds)
+        .iter()
+        .filter(|(_, entry)| !entry.cloexec)
+        .map(|(fd, entry)| (fd, entry.file.clone()))
+        .collect();
+    // Devices and O_PATH descriptors have no host descriptor of their own: open the host's.
+    let mut opened = Vec::new();
+    for (fd, file) in &entries {
+        let path = match file.kind() {
+            FileKind::Host { .. } => continue,
+            FileKind::Device(_) => CString::new(file.path.clone()).map_err(|_| Errno::EINVAL)?,
+            FileKind::Path { host } => host.clone(),
+        };
+        let flags = if file.readable() {
+            libc::O_RDWR
+        } else {
+            libc::O_WRONLY
+        };
+        let host = retry(|| host::fs::openat(host::fs::CWD, &path, flags | libc::O_CLOEXEC, 0))
+            .or_else(|_| open_read_only(&path))?;
+        opened.push((*fd, host));
+    }
+    let mut fds: Vec<(i32, BorrowedFd<'_>)> = entries
+        .iter()
+        .filter_map(|(fd, file)| file.host_fd().map(|h| (*fd, h)))
+        .collect();
+    fds.extend(opened.iter().map(|(fd, h)| (*fd, h.as_fd())));
+
+    let mask = ctx.task.sigmask();
+    let host_signals = |bits: u64| -> Vec<libc::c_int> {
+        (1..=64u32)
+            .filter(|sig| bits & (1 << (sig - 1)) != 0)
+            .filter_map(host::signals::to_host)
+            .collect()
+    };
+    let ignored_bits = lock(&process.sigactions)
+        .iter()
+        .enumerate()
+        .filter(|(_, action)| action.handler == crate::kernel::abi::signal::SIG_IGN)
+        .fold(0u64, |bits, (i, _)| bits | 1 << i);
+    let (blocked, ignored) = (host_signals(mask), host_signals(ignored_bits));
+
+    tracing::debug!(
+        "execve: handing the process to host program {}",
+        file.host_path.display()
+    );
+    let err = host::process::exec_host(&host::process::HostExec {
+        path: &path,
+        argv: &argv,
+        env: &env,
+        fds: &fds,
+        blocked: &blocked,
+        ignored: &ignored,
+    });
+    Err(Errno::from(err))
 }
 
 /// Reads and checks the whole program: anything but an aarch64 ELF executable is `ENOEXEC`.
