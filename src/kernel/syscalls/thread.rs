@@ -53,7 +53,7 @@ fn check_flags(args: &CloneArgs) -> SysResult<()> {
         || f & (CLONE_NEWUSER | CLONE_FS) == CLONE_NEWUSER | CLONE_FS
         || (f & CLONE_THREAD != 0 && f & CLONE_SIGHAND == 0)
         || (f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0)
-        || (f & CLONE_PIDFD != 0 && f & CLONE_THREAD != 0)
+        || (f & CLONE_PIDFD != 0 && f & (CLONE_THREAD | CLONE_DETACHED) != 0)
     {
         return Err(Errno::EINVAL);
     }
