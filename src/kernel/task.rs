@@ -279,6 +279,9 @@ pub struct Task {
     pub outcome: Option<Outcome>,
     /// A syscall interrupted by a signal, settled when the signal is delivered.
     pub interrupted: Option<signal::Interrupted>,
+    /// What `restart_syscall(2)` resumes: the rest of a call that was interrupted with
+    /// `ERESTART_RESTARTBLOCK` and no handler ran.
+    pub restart_block: Option<signal::RestartBlock>,
     /// The syndrome of the last memory fault, for the signal frame's `esr_context`.
     pub fault_esr: u64,
     /// The signal mask to restore after a handler run from `rt_sigsuspend`.
@@ -314,6 +317,7 @@ impl Task {
             },
             outcome: None,
             interrupted: None,
+            restart_block: None,
             fault_esr: 0,
             saved_mask: None,
             exec_regs: None,

@@ -192,6 +192,7 @@ syscall_table! {
     124 sched_yield() -> Int = system::sys_sched_yield;
     125 sched_get_priority_max(Int) -> Int = system::sys_sched_get_priority_max;
     126 sched_get_priority_min(Int) -> Int = system::sys_sched_get_priority_min;
+    128 restart_syscall() -> Int = signal::sys_restart_syscall;
     129 kill(Int, Signal) -> Int = signal::sys_kill;
     130 tkill(Int, Signal) -> Int = signal::sys_tkill;
     131 tgkill(Int, Int, Signal) -> Int = signal::sys_tgkill;
