@@ -194,7 +194,9 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
 
     // The other threads end first, on the old image.
     sched::blocking(|| process.end_other_threads(task.tid));
-    futex::exit_robust_list(task);
+    // Linux's futex_exec_release: robust locks and PI locks are released as at a thread's
+    // end, and the robust list is gone.
+    futex::exit_thread(&process, &task.memory, &task.shared);
     if task.tid != process.pid {
         let pending = std::mem::take(&mut *lock(&task.shared.pending));
         process.remove_thread(task.tid);
@@ -232,7 +234,6 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
         ..SigaltStack::default()
     };
     task.clear_child_tid = 0;
-    task.robust_list = (0, 0);
     task.comm = comm_of(comm);
     task.saved_mask = None;
     task.interrupted = None;

@@ -77,6 +77,9 @@ pub struct TaskShared {
     woken: Condvar,
     vcpu: Mutex<Option<VcpuHandle>>,
     host_thread: Mutex<Option<host::threads::ThreadId>>,
+    /// `set_robust_list` head and length (other threads read it for `get_robust_list` and walk
+    /// it when the process ends).
+    robust_list: Mutex<(u64, u64)>,
 }
 
 impl TaskShared {
@@ -100,6 +103,7 @@ impl TaskShared {
             woken: Condvar::new(),
             vcpu: Mutex::new(None),
             host_thread: Mutex::new(None),
+            robust_list: Mutex::new((0, 0)),
         })
     }
 
@@ -139,6 +143,21 @@ impl TaskShared {
     pub fn kill(self: &Arc<TaskShared>, house: &Arc<sched::Housekeeper>) {
         self.killed.store(true, Ordering::SeqCst);
         self.interrupt(house);
+    }
+
+    /// The robust list head and length registered with `set_robust_list`.
+    pub fn robust_list(&self) -> (u64, u64) {
+        *lock(&self.robust_list)
+    }
+
+    /// Registers the robust list head and length (`set_robust_list`).
+    pub fn set_robust_list(&self, head: u64, len: u64) {
+        *lock(&self.robust_list) = (head, len);
+    }
+
+    /// Takes the robust list for the walk at the thread's end, leaving none registered.
+    pub fn take_robust_list(&self) -> (u64, u64) {
+        std::mem::take(&mut *lock(&self.robust_list))
     }
 
     /// Records the vCPU and host thread that run this task.
@@ -269,8 +288,6 @@ pub struct Task {
     pub memory: Arc<GuestMemory>,
     /// `set_tid_address` / `CLONE_CHILD_CLEARTID` address.
     pub clear_child_tid: u64,
-    /// `set_robust_list` head and length.
-    pub robust_list: (u64, u64),
     /// The thread name (`PR_SET_NAME`), NUL-padded.
     pub comm: [u8; 16],
     /// The alternate signal stack.
@@ -309,7 +326,6 @@ impl Task {
             process,
             memory,
             clear_child_tid: 0,
-            robust_list: (0, 0),
             comm,
             altstack: SigaltStack {
                 ss_flags: sig::SS_DISABLE,
