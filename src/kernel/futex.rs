@@ -38,7 +38,7 @@ pub mod wake_op;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::host;
@@ -125,15 +125,16 @@ pub struct FutexTable {
 }
 
 impl FutexTable {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
+    fn lock(&self) -> MutexGuard<'_, Queues> {
         lock(&self.queues)
     }
 }
 
 /// `FUTEX_WAIT`, `FUTEX_WAIT_BITSET` and `futex_waitv`: sleeps while every word holds its
-/// value until a wake reaches one of them (returns its index), the deadline passes
-/// (`ETIMEDOUT`) or a signal comes (`ERESTARTSYS`). `EAGAIN` if a word differs to begin with,
-/// `EFAULT` if one cannot be read.
+/// value until a wake reaches one of them (returns its index, the highest if wakes reached
+/// several, as Linux's `futex_unqueue_multiple` reports), the deadline passes (`ETIMEDOUT`) or
+/// a signal comes (`ERESTARTSYS`). `EAGAIN` if a word differs to begin with, `EFAULT` if one
+/// cannot be read.
 pub fn wait(
     task: &Task,
     words: &[(Place<'_>, u32)],
@@ -202,6 +203,11 @@ fn wait_in_table(
 /// `bitset` and returns how many. A count below one still wakes one (Linux checks the count
 /// after each wake); a PI waiter met on the way is `EINVAL`.
 pub fn wake(process: &Process, place: Place<'_>, nr_wake: i32, bitset: u32) -> SysResult<u32> {
+    wake_in(&mut process.futexes.lock(), place, nr_wake, bitset)
+}
+
+/// [`wake`] with the process's table already locked.
+fn wake_in(queues: &mut Queues, place: Place<'_>, nr_wake: i32, bitset: u32) -> SysResult<u32> {
     let wanted = nr_wake.max(1);
     let mut woken = 0;
     if let Place::Host(word, _) = place {
@@ -211,7 +217,7 @@ pub fn wake(process: &Process, place: Place<'_>, nr_wake: i32, bitset: u32) -> S
         }
     }
     let left = wanted - woken as i32;
-    Ok(woken + process.futexes.lock().wake(place.key(), left, bitset)?)
+    Ok(woken + queues.wake(place.key(), left, bitset)?)
 }
 
 /// Wakes one waiter of a shared futex at `addr`, as the kernel itself does for a thread's
@@ -276,7 +282,7 @@ struct Waiter {
     pi: bool,
     /// The key each of its entries is queued under now (a requeue moves entries).
     keys: Mutex<Vec<Key>>,
-    /// One more than the lowest index a waker took off its queue; 0 while none did.
+    /// One more than the highest index a waker took off its queue; 0 while none did.
     woken: AtomicUsize,
 }
 
@@ -291,18 +297,14 @@ impl Waiter {
         })
     }
 
-    /// The lowest index of the futexes whose wake reached it.
+    /// The highest index of the futexes whose wake reached it.
     fn woken(&self) -> Option<usize> {
         self.woken.load(Ordering::SeqCst).checked_sub(1)
     }
 
     /// Records that its entry for futex `index` was taken off its queue, and wakes it.
     fn wake(&self, index: usize) {
-        let mark = index + 1;
-        let old = self.woken.load(Ordering::SeqCst);
-        if old == 0 || mark < old {
-            self.woken.store(mark, Ordering::SeqCst);
-        }
+        self.woken.fetch_max(index + 1, Ordering::SeqCst);
         self.task.notify();
     }
 }
@@ -548,14 +550,16 @@ mod tests {
     }
 
     #[test]
-    fn a_waitv_waiter_reports_the_lowest_woken_index() {
+    fn a_waitv_waiter_reports_the_highest_woken_index() {
         let mut queues = Queues::default();
         let w = waiter(&mut queues, u32::MAX, &[key(8), key(16), key(24)]);
-        assert_eq!(queues.wake(key(24), 1, u32::MAX), Ok(1));
-        assert_eq!(w.woken(), Some(2));
-        // Its other entries are still queued, as in Linux, until it dequeues itself.
         assert_eq!(queues.wake(key(16), 1, u32::MAX), Ok(1));
         assert_eq!(w.woken(), Some(1));
+        // Its other entries are still queued, as in Linux, until it dequeues itself.
+        assert_eq!(queues.wake(key(24), 1, u32::MAX), Ok(1));
+        assert_eq!(w.woken(), Some(2));
+        assert_eq!(queues.wake(key(8), 1, u32::MAX), Ok(1));
+        assert_eq!(w.woken(), Some(2));
         queues.dequeue(&w);
         assert!(queues.0.is_empty());
     }

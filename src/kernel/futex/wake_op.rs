@@ -4,7 +4,7 @@
 //! The operation word packs `op:4 cmp:4 oparg:12 cmparg:12`, from the top; bit 3 of `op` is
 //! `FUTEX_OP_OPARG_SHIFT`, and both arguments are signed 12-bit numbers.
 
-use super::{Place, wake};
+use super::{Place, wake_in};
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::futex::{
     FUTEX_BITSET_MATCH_ANY, FUTEX_OP_ADD, FUTEX_OP_ANDN, FUTEX_OP_CMP_EQ, FUTEX_OP_CMP_GE,
@@ -17,6 +17,9 @@ use crate::kernel::task::Task;
 /// up to `nr_wake2` on `second` if the comparison holds; returns how many were woken. An
 /// unknown operation is `ENOSYS` before the word is touched, an unknown comparison `ENOSYS`
 /// after it changed (as Linux finds it), a word that cannot be written `EFAULT`.
+///
+/// Everything happens under the table lock, as Linux holds both hash buckets: a
+/// `futex_waitv` waiter on both words is taken off both queues by the one call.
 pub fn wake_op(
     task: &Task,
     first: Place<'_>,
@@ -29,14 +32,15 @@ pub fn wake_op(
     if op.apply(0).is_none() {
         return Err(Errno::ENOSYS);
     }
+    let mut queues = task.process.futexes.lock();
     let old = task
         .memory
         .update_u32(second.key().addr, |old| op.apply(old))?;
     let wake_second = op.compare(old).ok_or(Errno::ENOSYS)?;
 
-    let mut woken = wake(&task.process, first, nr_wake, FUTEX_BITSET_MATCH_ANY)?;
+    let mut woken = wake_in(&mut queues, first, nr_wake, FUTEX_BITSET_MATCH_ANY)?;
     if wake_second {
-        woken += wake(&task.process, second, nr_wake2, FUTEX_BITSET_MATCH_ANY)?;
+        woken += wake_in(&mut queues, second, nr_wake2, FUTEX_BITSET_MATCH_ANY)?;
     }
     Ok(u64::from(woken))
 }
