@@ -194,9 +194,7 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
 
     // The other threads end first, on the old image.
     sched::blocking(|| process.end_other_threads(task.tid));
-    // Linux's futex_exec_release: robust locks and PI locks are released as at a thread's
-    // end, and the robust list is gone.
-    futex::exit_thread(&process, &task.memory, &task.shared);
+    futex::exec_thread(&process, &task.memory, &task.shared);
     if task.tid != process.pid {
         let pending = std::mem::take(&mut *lock(&task.shared.pending));
         process.remove_thread(task.tid);

@@ -50,7 +50,7 @@ use crate::vm::memory::GuestMemory;
 use crate::vm::vma::Prot;
 
 pub use self::pi::{lock_pi, unlock_pi};
-pub use self::robust::exit_thread;
+pub use self::robust::{exec_thread, exit_thread};
 pub use self::wake_op::wake_op;
 
 /// One past the last user address of arm64 Linux with 48-bit virtual addresses (`TASK_SIZE`):
@@ -221,10 +221,15 @@ fn wake_in(queues: &mut Queues, place: Place<'_>, nr_wake: i32, bitset: u32) -> 
 }
 
 /// Wakes one waiter of a shared futex at `addr`, as the kernel itself does for a thread's
-/// `clear_child_tid` word and for robust locks; a word that cannot be a futex is skipped.
+/// `clear_child_tid` word; a word that cannot be a futex is skipped.
 pub fn wake_shared_word(process: &Process, memory: &GuestMemory, addr: u64) {
+    wake_shared_word_in(&mut process.futexes.lock(), memory, addr);
+}
+
+/// [`wake_shared_word`] with the process's table already locked (robust locks).
+fn wake_shared_word_in(queues: &mut Queues, memory: &GuestMemory, addr: u64) {
     if let Ok(place) = locate(memory, addr, true, false) {
-        let _ = wake(process, place, 1, FUTEX_BITSET_MATCH_ANY);
+        let _ = wake_in(queues, place, 1, FUTEX_BITSET_MATCH_ANY);
     }
 }
 

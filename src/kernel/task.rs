@@ -80,6 +80,9 @@ pub struct TaskShared {
     /// `set_robust_list` head and length (other threads read it for `get_robust_list` and walk
     /// it when the process ends).
     robust_list: Mutex<(u64, u64)>,
+    /// Set once the thread's end has released its futexes (Linux's `FUTEX_STATE_DEAD`): from
+    /// then on PI lockers no longer wait for it.
+    futexes_released: AtomicBool,
 }
 
 impl TaskShared {
@@ -104,6 +107,7 @@ impl TaskShared {
             vcpu: Mutex::new(None),
             host_thread: Mutex::new(None),
             robust_list: Mutex::new((0, 0)),
+            futexes_released: AtomicBool::new(false),
         })
     }
 
@@ -158,6 +162,17 @@ impl TaskShared {
     /// Takes the robust list for the walk at the thread's end, leaving none registered.
     pub fn take_robust_list(&self) -> (u64, u64) {
         std::mem::take(&mut *lock(&self.robust_list))
+    }
+
+    /// Records that the thread's end has released its futexes (done under the futex table
+    /// lock, so a PI locker sees either the owner alive or its locks released).
+    pub fn mark_futexes_released(&self) {
+        self.futexes_released.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the thread's end has released its futexes.
+    pub fn futexes_released(&self) -> bool {
+        self.futexes_released.load(Ordering::SeqCst)
     }
 
     /// Records the vCPU and host thread that run this task.

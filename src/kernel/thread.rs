@@ -74,8 +74,10 @@ fn run_vcpu(task: &mut Task, mut regs: CpuSnapshot) -> Result<Outcome, RuntimeEr
 /// `FUTEX_OWNER_DIED`, PI locks go to their waiters), clears its `clear_child_tid` word and
 /// wakes its joiner, and ends the process if it was the last thread.
 ///
-/// A process that ends releases every thread's futexes before its end can be seen, as each
-/// Linux thread does on its way out.
+/// A joiner woken through `clear_child_tid` finds the thread's futexes released
+/// (`FUTEX_LOCK_PI` on its id fails with `ESRCH`), as on Linux. A process that ends releases
+/// every thread's futexes before its end can be seen, as each Linux thread does on its way
+/// out.
 fn end(task: &mut Task, outcome: &Outcome) {
     let process = task.process.clone();
     task::mark_exited(&task.shared);

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use super::{Entry, Key, Place, Waiter};
+use super::{Entry, Key, Place, Queues, Waiter};
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::futex::{
     FUTEX_BITSET_MATCH_ANY, FUTEX_OWNER_DIED, FUTEX_TID_MASK, FUTEX_WAITERS,
@@ -130,8 +130,7 @@ pub fn unlock_pi(task: &Task, place: Place<'_>) -> SysResult<u64> {
 /// What a thread's end does to the PI futexes it owns while others wait for them (Linux's
 /// `exit_pi_state_list`): the first waiter gets each, and writes its own id with
 /// `FUTEX_WAITERS`, keeping the `FUTEX_OWNER_DIED` a robust list walk may have set.
-pub fn release_owned(process: &Process, memory: &GuestMemory, tid: u32) {
-    let mut queues = process.futexes.lock();
+pub(super) fn release_owned(queues: &mut Queues, memory: &GuestMemory, tid: u32) {
     let owned: Vec<Key> = queues
         .0
         .iter()
@@ -146,13 +145,13 @@ pub fn release_owned(process: &Process, memory: &GuestMemory, tid: u32) {
             Some((word & FUTEX_OWNER_DIED) | FUTEX_WAITERS | next)
         });
         if update.is_ok() {
-            hand_over(&mut queues, key);
+            hand_over(queues, key);
         }
     }
 }
 
 /// Gives the lock on `key` to its first waiter, which the word already names.
-fn hand_over(queues: &mut super::Queues, key: Key) {
+fn hand_over(queues: &mut Queues, key: Key) {
     let Some(queue) = queues.0.get_mut(&key) else {
         return;
     };
@@ -171,7 +170,12 @@ fn exchange(memory: &GuestMemory, addr: u64, old: u32, new: u32) -> SysResult<bo
 }
 
 /// Whether thread `tid` of this process still exists for futex purposes: a thread that has
-/// released its futexes on the way out no longer does.
+/// released its futexes on the way out no longer does. Called under the table lock, which
+/// a thread's end holds while it releases them, so the answer cannot go stale before the
+/// caller has queued.
 fn alive(process: &Process, tid: u32) -> bool {
-    i32::try_from(tid).is_ok_and(|tid| process.thread(tid).is_some())
+    i32::try_from(tid)
+        .ok()
+        .and_then(|tid| process.thread(tid))
+        .is_some_and(|thread| !thread.futexes_released())
 }
