@@ -71,7 +71,7 @@ mod imp {
     fn monotonic_at(deadline: Instant) -> libc::timespec {
         let left = deadline.saturating_duration_since(Instant::now());
         let (now_sec, now_nsec) =
-            super::super::clock_gettime(libc::CLOCK_MONOTONIC).unwrap_or((0, 0));
+            crate::host::clock_gettime(libc::CLOCK_MONOTONIC).unwrap_or((0, 0));
         let nsec = now_nsec + i64::from(left.subsec_nanos());
         let sec = now_sec
             .saturating_add(i64::try_from(left.as_secs()).unwrap_or(i64::MAX / 2))
