@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use crate::kernel::abi::errno::Errno;
-use crate::kernel::abi::{at, fcntl, mman, open as lo, signal, sysno};
+use crate::kernel::abi::{at, fcntl, futex, mman, open as lo, signal, sysno};
 use crate::kernel::syscalls::SyscallDef;
 use crate::vm::memory::GuestMemory;
 
@@ -65,6 +65,8 @@ pub enum Arg {
     Ioctl,
     /// An `lseek` whence.
     Whence,
+    /// A `futex` operation word.
+    FutexOp,
 }
 
 /// How a result is printed.
@@ -352,6 +354,38 @@ fn format_arg(out: &mut String, memory: &GuestMemory, kind: Arg, value: u64, nex
                 }
             }
         }
+        Arg::FutexOp => futex_op(out, value as u32),
+    }
+}
+
+/// A `futex` operation as strace shows it: `FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME`.
+fn futex_op(out: &mut String, op: u32) {
+    const NAMES: [&str; 14] = [
+        "FUTEX_WAIT",
+        "FUTEX_WAKE",
+        "FUTEX_FD",
+        "FUTEX_REQUEUE",
+        "FUTEX_CMP_REQUEUE",
+        "FUTEX_WAKE_OP",
+        "FUTEX_LOCK_PI",
+        "FUTEX_UNLOCK_PI",
+        "FUTEX_TRYLOCK_PI",
+        "FUTEX_WAIT_BITSET",
+        "FUTEX_WAKE_BITSET",
+        "FUTEX_WAIT_REQUEUE_PI",
+        "FUTEX_CMP_REQUEUE_PI",
+        "FUTEX_LOCK_PI2",
+    ];
+    let Some(name) = NAMES.get((op & futex::FUTEX_CMD_MASK) as usize) else {
+        let _ = write!(out, "{op:#x}");
+        return;
+    };
+    out.push_str(name);
+    if op & futex::FUTEX_PRIVATE_FLAG != 0 {
+        out.push_str("_PRIVATE");
+    }
+    if op & futex::FUTEX_CLOCK_REALTIME != 0 {
+        out.push_str("|FUTEX_CLOCK_REALTIME");
     }
 }
 

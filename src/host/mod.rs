@@ -12,6 +12,7 @@
 
 pub mod dir;
 pub mod fs;
+pub mod futex;
 pub mod handover;
 pub mod io;
 pub mod memory;

@@ -205,7 +205,7 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
 
     // The other threads end first, on the old image.
     sched::blocking(|| process.end_other_threads(task.tid));
-    futex::exit_robust_list(task);
+    futex::exec_thread(&process, &task.memory, &task.shared);
     if task.tid != process.pid {
         let pending = std::mem::take(&mut *lock(&task.shared.pending));
         process.remove_thread(task.tid);
@@ -243,7 +243,6 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
         ..SigaltStack::default()
     };
     task.clear_child_tid = 0;
-    task.robust_list = (0, 0);
     task.comm = comm_of(comm);
     task.saved_mask = None;
     task.interrupted = None;

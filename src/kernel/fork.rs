@@ -142,7 +142,6 @@ fn become_child(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<OwnedFd>
     t.process = process.clone();
     t.shared = shared.clone();
     t.tid = pid;
-    t.robust_list = (0, 0);
     t.clear_child_tid = if args.flags & CLONE_CHILD_CLEARTID != 0 {
         args.child_tid
     } else {

@@ -1,42 +1,122 @@
-//! Futexes: wait queues keyed by guest address, the priority-inheritance lock protocol, robust
-//! lists, and `futex_waitv`.
+//! Futexes: wait queues matched the way Linux matches them, the priority-inheritance lock
+//! protocol ([`pi`]), robust lists and what a thread's end releases ([`robust`]), and the
+//! `FUTEX_WAKE_OP` encoding ([`wake_op`]). `kernel::syscalls::futex` decodes the calls.
 //!
-//! Waiters sleep in the runtime on their thread's wake condition, not on a host futex, so a
-//! signal interrupts them through the same path as any other wait. The compare-and-enqueue of
-//! `FUTEX_WAIT` and every wake happen under the process's futex table lock, so a wake between
-//! the value check and the sleep cannot be lost.
+//! A futex is found by its [`Key`]: the word's address and whether the operation was shared.
+//! Linux keys a private operation by address space and address, and a shared one on private
+//! memory by the same plus a mark, so the two flavours on one word never meet; each process
+//! has its own [`FutexTable`], which stands for its address space. A shared operation on
+//! shared memory (`MAP_SHARED`) is keyed by the memory object, so it reaches other processes:
+//! where the host has such futexes ([`host::futex::CROSS_PROCESS`]), those waits sleep in the
+//! host kernel on the host's view of the word ([`Place::Host`]), and the rare waits that cannot
+//! (a `futex_waitv` mixing them with other words) sleep in the table, where wakes look too.
+//!
+//! Waiters in the table sleep on their thread's wake condition, so a signal interrupts them
+//! through the same path as any other wait. The value check and the enqueueing of a wait, and
+//! every wake and requeue, happen under the table lock, so a wake between the check and the
+//! sleep cannot be lost. Queues are first in, first out: Linux orders waiters by priority
+//! first, and elfuse threads all have the same.
 //!
 //! # Limitations
-//! Futexes are per process: a futex in memory shared with another process (a process-shared
-//! mutex in a `MAP_SHARED` mapping) only wakes waiters of the same process. Priority
-//! inheritance keeps the lock protocol but not the priority boost.
+//! - On macOS hosts every futex is per process: a futex in memory shared with another process
+//!   (a process-shared mutex, condition variable or semaphore in a `MAP_SHARED` mapping, used
+//!   by a parent and its forked child) only wakes waiters of the same process.
+//! - Priority-inheritance futexes are per process on every host, and keep the lock protocol
+//!   but not the priority boost.
+//! - A requeue from a word in shared memory to one that is not wakes the waiters it would move
+//!   (they sleep in the host kernel, which cannot move them into the table); futex users must
+//!   expect such early wake-ups anyway.
+//! - A `futex_waitv` that mixes words in shared memory with other words is not woken by
+//!   another process.
+//! - `FUTEX_WAIT_REQUEUE_PI` and `FUTEX_CMP_REQUEUE_PI` return `ENOSYS` (glibc has not used
+//!   them since 2.25), and `futex_waitv` refuses `FUTEX2_NUMA` with `EINVAL`, as kernels before
+//!   6.16 do.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+pub mod pi;
+pub mod robust;
+pub mod wake_op;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::host;
 use crate::kernel::abi::errno::{Errno, SysResult};
+use crate::kernel::abi::futex::FUTEX_BITSET_MATCH_ANY;
 use crate::kernel::process::{Process, lock};
-use crate::kernel::task::{Task, TaskShared};
+use crate::kernel::task::{self, Task, TaskShared};
 use crate::vm::memory::GuestMemory;
+use crate::vm::vma::Prot;
 
-/// `FUTEX_WAITERS`, `FUTEX_OWNER_DIED` and the tid mask of a PI or robust futex word.
-pub const FUTEX_WAITERS: u32 = 0x8000_0000;
-pub const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
-pub const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+pub use self::pi::{lock_pi, unlock_pi};
+pub use self::robust::{exec_thread, exit_thread};
+pub use self::wake_op::wake_op;
 
-/// One sleeping thread.
-pub struct Waiter {
-    task: Arc<TaskShared>,
-    bitset: u32,
-    /// Set by the waker; the index of the futex that woke it for `futex_waitv`.
-    woken: AtomicBool,
-    which: AtomicUsize,
+/// One past the last user address of arm64 Linux with 48-bit virtual addresses (`TASK_SIZE`):
+/// a private futex operation checks no more than that its word lies below it.
+const USER_END: u64 = 1 << 48;
+
+/// What a futex is matched by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// The word's guest address.
+    pub addr: u64,
+    /// A shared operation (no `FUTEX_PRIVATE_FLAG`).
+    pub shared: bool,
 }
 
-/// Waiters by futex address, each with the index of that futex in its wait list.
-type Queues = HashMap<u64, Vec<(Arc<Waiter>, usize)>>;
+/// Where the waiters of a futex word sleep.
+#[derive(Clone, Copy)]
+pub enum Place<'m> {
+    /// In the process's table.
+    Table(Key),
+    /// In the host kernel, on the host's view of a word in shared memory; waits that cannot
+    /// sleep there are in the table under the key.
+    Host(&'m AtomicU32, Key),
+}
+
+impl Place<'_> {
+    /// The key in the process's table.
+    pub fn key(&self) -> Key {
+        match *self {
+            Place::Table(key) | Place::Host(_, key) => key,
+        }
+    }
+}
+
+/// Finds where the futex word at `addr` lives, as Linux's `get_futex_key` does: `EINVAL` for
+/// an unaligned word, `EFAULT` for one outside the user address space or, for a shared
+/// operation, for one the caller could not read (or write, with `write`, or when a read-only
+/// private page could never change).
+pub fn locate(memory: &GuestMemory, addr: u64, shared: bool, write: bool) -> SysResult<Place<'_>> {
+    if !addr.is_multiple_of(4) {
+        return Err(Errno::EINVAL);
+    }
+    if addr > USER_END - 4 {
+        return Err(Errno::EFAULT);
+    }
+    let key = Key { addr, shared };
+    if !shared {
+        return Ok(Place::Table(key));
+    }
+
+    let in_shared_memory = {
+        let vmas = memory.vmas();
+        let vma = vmas.find(addr).ok_or(Errno::EFAULT)?;
+        let prot = vma.effective_prot();
+        let need_write = write || !vma.shared;
+        if !prot.contains(Prot::READ) || (need_write && !prot.contains(Prot::WRITE)) {
+            return Err(Errno::EFAULT);
+        }
+        vma.shared
+    };
+    if in_shared_memory && host::futex::CROSS_PROCESS {
+        let word = memory.host_range(addr..addr + 4).as_atomic_u32();
+        return Ok(Place::Host(word, key));
+    }
+    Ok(Place::Table(key))
+}
 
 /// A process's futex wait queues.
 #[derive(Default)]
@@ -44,302 +124,448 @@ pub struct FutexTable {
     queues: Mutex<Queues>,
 }
 
-fn table(process: &Process) -> &FutexTable {
-    &process.futexes
-}
-
-/// Wakes up to `count` waiters on `addr` whose bitset intersects `bitset`; returns how many.
-pub fn wake(process: &Process, _memory: &GuestMemory, addr: u64, count: u32, bitset: u32) -> u32 {
-    let mut queues = lock(&table(process).queues);
-    wake_locked(&mut queues, addr, count, bitset)
-}
-
-fn wake_locked(queues: &mut Queues, addr: u64, count: u32, bitset: u32) -> u32 {
-    let Some(queue) = queues.get_mut(&addr) else {
-        return 0;
-    };
-    let mut woken = 0;
-    queue.retain(|(waiter, index)| {
-        if woken >= count || waiter.bitset & bitset == 0 || waiter.woken.load(Ordering::SeqCst) {
-            return true;
-        }
-        waiter.which.store(*index, Ordering::SeqCst);
-        waiter.woken.store(true, Ordering::SeqCst);
-        waiter.task.notify();
-        woken += 1;
-        false
-    });
-    if queue.is_empty() {
-        queues.remove(&addr);
-    }
-    woken
-}
-
-fn dequeue(queues: &mut Queues, waiter: &Arc<Waiter>, addrs: &[u64]) {
-    for addr in addrs {
-        if let Some(queue) = queues.get_mut(addr) {
-            queue.retain(|(w, _)| !Arc::ptr_eq(w, waiter));
-            if queue.is_empty() {
-                queues.remove(addr);
-            }
-        }
+impl FutexTable {
+    fn lock(&self) -> MutexGuard<'_, Queues> {
+        lock(&self.queues)
     }
 }
 
-/// `FUTEX_WAIT`/`FUTEX_WAIT_BITSET`: sleeps while the word at `addr` equals `val`.
+/// `FUTEX_WAIT`, `FUTEX_WAIT_BITSET` and `futex_waitv`: sleeps while every word holds its
+/// value until a wake reaches one of them (returns its index, the highest if wakes reached
+/// several, as Linux's `futex_unqueue_multiple` reports), the deadline passes (`ETIMEDOUT`) or
+/// a signal comes (`ERESTARTSYS`). `EAGAIN` if a word differs to begin with, `EFAULT` if one
+/// cannot be read.
 pub fn wait(
     task: &Task,
-    addr: u64,
-    val: u32,
-    bitset: u32,
-    deadline: Option<Instant>,
-) -> SysResult<u64> {
-    wait_many(task, &[(addr, val)], bitset, deadline).map(|_| 0)
-}
-
-/// Sleeps on every `(addr, val)` pair at once; returns the index of the one woken.
-pub fn wait_many(
-    task: &Task,
-    futexes: &[(u64, u32)],
+    words: &[(Place<'_>, u32)],
     bitset: u32,
     deadline: Option<Instant>,
 ) -> SysResult<usize> {
-    let process = &task.process;
-    let waiter = Arc::new(Waiter {
-        task: task.shared.clone(),
-        bitset,
-        woken: AtomicBool::new(false),
-        which: AtomicUsize::new(0),
-    });
-    let addrs: Vec<u64> = futexes.iter().map(|&(a, _)| a).collect();
-    {
-        let mut queues = lock(&table(process).queues);
-        for &(addr, val) in futexes {
-            if task.memory.load_u32(addr)? != val {
-                return Err(Errno::EAGAIN);
-            }
-        }
-        for (index, &addr) in addrs.iter().enumerate() {
-            queues
-                .entry(addr)
-                .or_default()
-                .push((waiter.clone(), index));
+    let host_words: Vec<(&AtomicU32, u32)> = words
+        .iter()
+        .filter_map(|&(place, val)| match place {
+            Place::Host(word, _) => Some((word, val)),
+            Place::Table(_) => None,
+        })
+        .collect();
+    if host_words.len() == words.len() {
+        match wait_in_host(&host_words, bitset, deadline) {
+            Err(Errno::ENOSYS) => {}
+            result => return result,
         }
     }
-    let result = task
-        .shared
-        .wait(deadline, || waiter.woken.load(Ordering::SeqCst));
-    let mut queues = lock(&table(process).queues);
-    if waiter.woken.load(Ordering::SeqCst) {
-        dequeue(&mut queues, &waiter, &addrs);
-        return Ok(waiter.which.load(Ordering::SeqCst));
-    }
-    dequeue(&mut queues, &waiter, &addrs);
-    result.map(|()| 0)
+    wait_in_table(task, words, bitset, deadline)
 }
 
-/// `FUTEX_REQUEUE`/`FUTEX_CMP_REQUEUE`: wakes `wake_count` waiters on `addr` and moves up to
-/// `requeue_count` of the rest to `addr2`. With `expected`, `EAGAIN` unless `*addr` equals it.
+/// Sleeps in the host kernel, interruptible like any blocking host call.
+fn wait_in_host(
+    words: &[(&AtomicU32, u32)],
+    bitset: u32,
+    deadline: Option<Instant>,
+) -> SysResult<usize> {
+    match words {
+        [(word, val)] => {
+            task::interruptible(|| host::futex::wait(word, *val, bitset, deadline)).map(|()| 0)
+        }
+        _ => task::interruptible(|| host::futex::wait_any(words, deadline)),
+    }
+}
+
+fn wait_in_table(
+    task: &Task,
+    words: &[(Place<'_>, u32)],
+    bitset: u32,
+    deadline: Option<Instant>,
+) -> SysResult<usize> {
+    let keys: Vec<Key> = words.iter().map(|(place, _)| place.key()).collect();
+    let waiter = Waiter::new(&task.shared, bitset, false, keys);
+    {
+        let mut queues = task.process.futexes.lock();
+        for (index, &(place, val)) in words.iter().enumerate() {
+            let current = task.memory.load_u32(place.key().addr);
+            if current != Ok(val) {
+                queues.dequeue(&waiter);
+                return Err(current.err().unwrap_or(Errno::EAGAIN));
+            }
+            queues.enqueue(place.key(), Entry::new(&waiter, index));
+        }
+    }
+
+    let slept = task.shared.wait(deadline, || waiter.woken().is_some());
+    task.process.futexes.lock().dequeue(&waiter);
+    match waiter.woken() {
+        Some(index) => Ok(index),
+        None => slept.map(|()| 0),
+    }
+}
+
+/// `FUTEX_WAKE` and `FUTEX_WAKE_BITSET`: wakes up to `nr_wake` waiters whose bitset meets
+/// `bitset` and returns how many. A count below one still wakes one (Linux checks the count
+/// after each wake); a PI waiter met on the way is `EINVAL`.
+pub fn wake(process: &Process, place: Place<'_>, nr_wake: i32, bitset: u32) -> SysResult<u32> {
+    wake_in(&mut process.futexes.lock(), place, nr_wake, bitset)
+}
+
+/// [`wake`] with the process's table already locked.
+fn wake_in(queues: &mut Queues, place: Place<'_>, nr_wake: i32, bitset: u32) -> SysResult<u32> {
+    let wanted = nr_wake.max(1);
+    let mut woken = 0;
+    if let Place::Host(word, _) = place {
+        woken = host::futex::wake(word, nr_wake, bitset).map_err(Errno::from)?;
+        if woken >= wanted as u32 {
+            return Ok(woken);
+        }
+    }
+    let left = wanted - woken as i32;
+    Ok(woken + queues.wake(place.key(), left, bitset)?)
+}
+
+/// Wakes one waiter of a shared futex at `addr`, as the kernel itself does for a thread's
+/// `clear_child_tid` word; a word that cannot be a futex is skipped.
+pub fn wake_shared_word(process: &Process, memory: &GuestMemory, addr: u64) {
+    wake_shared_word_in(&mut process.futexes.lock(), memory, addr);
+}
+
+/// [`wake_shared_word`] with the process's table already locked (robust locks).
+fn wake_shared_word_in(queues: &mut Queues, memory: &GuestMemory, addr: u64) {
+    if let Ok(place) = locate(memory, addr, true, false) {
+        let _ = wake_in(queues, place, 1, FUTEX_BITSET_MATCH_ANY);
+    }
+}
+
+/// `FUTEX_REQUEUE` and `FUTEX_CMP_REQUEUE`: wakes `nr_wake` waiters on `from` and moves up to
+/// `nr_requeue` more to `to`; returns how many were woken or moved. With `expected`, `EAGAIN`
+/// unless the word at `from` holds it.
 pub fn requeue(
     task: &Task,
-    addr: u64,
-    wake_count: u32,
-    requeue_count: u32,
-    addr2: u64,
+    from: Place<'_>,
+    to: Place<'_>,
+    nr_wake: i32,
+    nr_requeue: i32,
     expected: Option<u32>,
-) -> SysResult<u64> {
-    let mut queues = lock(&table(&task.process).queues);
+) -> SysResult<u32> {
+    let mut expected = expected;
+    let mut done = 0u32;
+    if let Place::Host(word, _) = from {
+        done = match to {
+            Place::Host(word2, _) => {
+                host::futex::requeue(word, word2, nr_wake, nr_requeue, expected)
+                    .map_err(Errno::from)?
+            }
+            Place::Table(_) => {
+                // Sleepers in the host kernel cannot move into the table: wake them instead.
+                if let Some(expected) = expected
+                    && task.memory.load_u32(from.key().addr)? != expected
+                {
+                    return Err(Errno::EAGAIN);
+                }
+                let all = nr_wake.saturating_add(nr_requeue);
+                host::futex::wake(word, all, FUTEX_BITSET_MATCH_ANY).map_err(Errno::from)?
+            }
+        };
+        expected = None;
+    }
+
+    let mut queues = task.process.futexes.lock();
     if let Some(expected) = expected
-        && task.memory.load_u32(addr)? != expected
+        && task.memory.load_u32(from.key().addr)? != expected
     {
         return Err(Errno::EAGAIN);
     }
-    let woken = wake_locked(&mut queues, addr, wake_count, u32::MAX);
-    let mut moved = 0;
-    if addr != addr2 {
-        let mut rest = queues.remove(&addr).unwrap_or_default();
-        let take = (requeue_count as usize).min(rest.len());
-        let keep = rest.split_off(take);
-        moved = rest.len() as u64;
-        queues.entry(addr2).or_default().extend(rest);
-        if !keep.is_empty() {
-            queues.insert(addr, keep);
-        }
-    }
-    Ok(u64::from(woken) + moved)
+    let done_i = i64::from(done);
+    let wake_left = (i64::from(nr_wake) - done_i).max(0) as i32;
+    let requeue_left = (i64::from(nr_requeue) - (done_i - i64::from(nr_wake)).max(0)).max(0) as i32;
+    Ok(done + queues.requeue(from.key(), to.key(), wake_left, requeue_left)?)
 }
 
-/// `FUTEX_WAKE_OP`: updates `*addr2` with `op`, wakes `count` on `addr`, and `count2` on
-/// `addr2` if the old value of `*addr2` passes the comparison in `op`.
-pub fn wake_op(
-    task: &Task,
-    addr: u64,
-    count: u32,
-    count2: u32,
-    addr2: u64,
-    op: u32,
-) -> SysResult<u64> {
-    let mut queues = lock(&table(&task.process).queues);
-    let kind = (op >> 28) & 7;
-    let shift = op & (8 << 28) != 0;
-    let cmp = (op >> 24) & 15;
-    let mut oparg = (op >> 12) & 0xfff;
-    let cmparg = op & 0xfff;
-    if shift {
-        if oparg > 31 {
-            return Err(Errno::EINVAL);
-        }
-        oparg = 1 << oparg;
-    }
-    // Sign-extend the 12-bit arguments as Linux does.
-    let sext = |v: u32| ((v << 20) as i32 >> 20) as u32;
-    let oparg = if shift { oparg } else { sext(oparg) };
-    let cmparg = sext(cmparg);
-    if kind > 4 || cmp > 5 {
-        return Err(Errno::ENOSYS);
-    }
-    let old = task.memory.update_u32(addr2, |old| {
-        Some(match kind {
-            0 => oparg,
-            1 => old.wrapping_add(oparg),
-            2 => old | oparg,
-            3 => old & !oparg,
-            _ => old ^ oparg,
+/// One sleeping thread, queued on one or more futexes.
+struct Waiter {
+    task: Arc<TaskShared>,
+    /// Which `FUTEX_WAKE_BITSET` wakes reach it.
+    bitset: u32,
+    /// A `FUTEX_LOCK_PI` waiter: the wake that takes it off its queue hands it the lock.
+    pi: bool,
+    /// The key each of its entries is queued under now (a requeue moves entries).
+    keys: Mutex<Vec<Key>>,
+    /// One more than the highest index a waker took off its queue; 0 while none did.
+    woken: AtomicUsize,
+}
+
+impl Waiter {
+    fn new(task: &Arc<TaskShared>, bitset: u32, pi: bool, keys: Vec<Key>) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            task: task.clone(),
+            bitset,
+            pi,
+            keys: Mutex::new(keys),
+            woken: AtomicUsize::new(0),
         })
-    })?;
-    let mut woken = u64::from(wake_locked(&mut queues, addr, count, u32::MAX));
-    let (a, b) = (old as i32, cmparg as i32);
-    let pass = match cmp {
-        0 => a == b,
-        1 => a != b,
-        2 => a < b,
-        3 => a <= b,
-        4 => a > b,
-        _ => a >= b,
-    };
-    if pass {
-        woken += u64::from(wake_locked(&mut queues, addr2, count2, u32::MAX));
     }
-    Ok(woken)
+
+    /// The highest index of the futexes whose wake reached it.
+    fn woken(&self) -> Option<usize> {
+        self.woken.load(Ordering::SeqCst).checked_sub(1)
+    }
+
+    /// Records that its entry for futex `index` was taken off its queue, and wakes it.
+    fn wake(&self, index: usize) {
+        self.woken.fetch_max(index + 1, Ordering::SeqCst);
+        self.task.notify();
+    }
 }
 
-/// Whether a thread `tid` of this process is alive.
-fn alive(process: &Process, tid: u32) -> bool {
-    process.thread(tid as i32).is_some()
+/// One waiter's place in one queue.
+struct Entry {
+    waiter: Arc<Waiter>,
+    /// Which of the waiter's futexes this is.
+    index: usize,
 }
 
-/// `FUTEX_LOCK_PI`: takes the lock word for the caller, sleeping while another thread owns
-/// it. A dead owner's lock is taken over with `FUTEX_OWNER_DIED` set.
-pub fn lock_pi(
-    task: &Task,
-    addr: u64,
-    deadline: Option<Instant>,
-    try_only: bool,
-) -> SysResult<u64> {
-    let me = task.tid as u32;
-    loop {
-        let word = task.memory.load_u32(addr)?;
-        let owner = word & FUTEX_TID_MASK;
-        if owner == me {
-            return Err(Errno::EDEADLK);
+impl Entry {
+    fn new(waiter: &Arc<Waiter>, index: usize) -> Entry {
+        Entry {
+            waiter: waiter.clone(),
+            index,
         }
-        if owner == 0 || !alive(&task.process, owner) {
-            let died = if owner != 0 {
-                FUTEX_OWNER_DIED
-            } else {
-                word & FUTEX_OWNER_DIED
-            };
-            let new = me | died | (word & FUTEX_WAITERS);
-            let old = task
-                .memory
-                .update_u32(addr, |cur| (cur == word).then_some(new))?;
-            if old == word {
-                return Ok(0);
+    }
+
+    /// Takes the entry off its queue as a wake: the waiter learns which futex it was.
+    fn wake(self) {
+        self.waiter.wake(self.index);
+    }
+}
+
+/// The waiters of one futex.
+#[derive(Default)]
+struct Queue {
+    entries: VecDeque<Entry>,
+    /// The thread PI waiters wait for (Linux's `pi_state->owner`), while there are any.
+    pi_owner: u32,
+}
+
+/// Every queue of a process, by key. Empty queues are removed.
+#[derive(Default)]
+struct Queues(HashMap<Key, Queue>);
+
+impl Queues {
+    fn enqueue(&mut self, key: Key, entry: Entry) {
+        self.0.entry(key).or_default().entries.push_back(entry);
+    }
+
+    /// The first waiter on `key`.
+    fn first(&self, key: Key) -> Option<&Entry> {
+        self.0.get(&key).and_then(|q| q.entries.front())
+    }
+
+    /// Removes every entry of `waiter`, wherever requeues moved them.
+    fn dequeue(&mut self, waiter: &Arc<Waiter>) {
+        let keys = lock(&waiter.keys).clone();
+        for key in keys {
+            if let Some(queue) = self.0.get_mut(&key) {
+                queue.entries.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
             }
-            continue;
-        }
-        if try_only {
-            return Err(Errno::EAGAIN);
-        }
-        // Mark waiters, then sleep until the owner hands the lock over or leaves.
-        let marked = word | FUTEX_WAITERS;
-        if task
-            .memory
-            .update_u32(addr, |cur| (cur == word).then_some(marked))?
-            != word
-        {
-            continue;
-        }
-        match wait(task, addr, marked, u32::MAX, deadline) {
-            Ok(_) | Err(Errno::EAGAIN) => {
-                if task.memory.load_u32(addr)? & FUTEX_TID_MASK == me {
-                    return Ok(0);
-                }
-            }
-            Err(e) => return Err(e),
+            self.tidy(key);
         }
     }
-}
 
-/// `FUTEX_UNLOCK_PI`: hands the lock to the first waiter, or frees it.
-pub fn unlock_pi(task: &Task, addr: u64) -> SysResult<u64> {
-    let me = task.tid as u32;
-    let mut queues = lock(&table(&task.process).queues);
-    let word = task.memory.load_u32(addr)?;
-    if word & FUTEX_TID_MASK != me {
-        return Err(Errno::EPERM);
-    }
-    let next = queues
-        .get(&addr)
-        .and_then(|q| q.iter().find(|(w, _)| !w.woken.load(Ordering::SeqCst)))
-        .map(|(w, _)| w.task.tid);
-    let new = match next {
-        Some(tid) => {
-            let more = queues.get(&addr).map_or(0, |q| q.len()) > 1;
-            tid as u32 | if more { FUTEX_WAITERS } else { 0 }
+    fn tidy(&mut self, key: Key) {
+        if self.0.get(&key).is_some_and(|q| q.entries.is_empty()) {
+            self.0.remove(&key);
         }
-        None => 0,
-    };
-    task.memory.update_u32(addr, |_| Some(new))?;
-    if next.is_some() {
-        wake_locked(&mut queues, addr, 1, u32::MAX);
     }
-    Ok(0)
-}
 
-/// Walks a dead thread's robust list: every futex it still owns gets `FUTEX_OWNER_DIED`, and
-/// one waiter is woken (`exit_robust_list` in Linux).
-pub fn exit_robust_list(task: &Task) {
-    let (head, len) = task.robust_list;
-    if head == 0 || len != 24 {
-        return;
-    }
-    let Ok(list) = task.memory.read_val::<[u64; 3]>(head) else {
-        return;
-    };
-    let (mut entry, offset, pending) = (list[0], list[1] as i64, list[2]);
-    let mut seen = 0;
-    while entry != head && entry != 0 && seen < 2048 {
-        handle_dead_owner(task, entry.wrapping_add_signed(offset));
-        entry = match task.memory.read_val::<u64>(entry) {
-            Ok(next) => next,
-            Err(_) => return,
+    /// The loop of Linux's `futex_wake`: wakes matching waiters until `nr_wake` are woken
+    /// (at least one), stopping with `EINVAL` at a PI waiter.
+    fn wake(&mut self, key: Key, nr_wake: i32, bitset: u32) -> SysResult<u32> {
+        let Some(queue) = self.0.get_mut(&key) else {
+            return Ok(0);
         };
-        seen += 1;
+        let mut woken = 0u32;
+        let mut result = Ok(());
+        let mut at = 0;
+        while at < queue.entries.len() {
+            let waiter = &queue.entries[at].waiter;
+            if waiter.pi {
+                result = Err(Errno::EINVAL);
+                break;
+            }
+            if waiter.bitset & bitset == 0 {
+                at += 1;
+                continue;
+            }
+            if let Some(entry) = queue.entries.remove(at) {
+                entry.wake();
+            }
+            woken += 1;
+            if i64::from(woken) >= i64::from(nr_wake) {
+                break;
+            }
+        }
+        self.tidy(key);
+        result.map(|()| woken)
     }
-    if pending != 0 {
-        handle_dead_owner(task, pending.wrapping_add_signed(offset));
+
+    /// The loop of Linux's `futex_requeue`: wakes the first `nr_wake` waiters on `from` and
+    /// moves up to `nr_requeue` more to the end of `to`'s queue, stopping with `EINVAL` at a PI
+    /// waiter. Returns how many were woken or moved.
+    fn requeue(&mut self, from: Key, to: Key, nr_wake: i32, nr_requeue: i32) -> SysResult<u32> {
+        let Some(mut source) = self.0.remove(&from) else {
+            return Ok(0);
+        };
+        let (nr_wake, nr_requeue) = (i64::from(nr_wake), i64::from(nr_requeue));
+        let mut count = 0i64;
+        let mut moved = Vec::new();
+        let mut result = Ok(());
+        while count - nr_wake < nr_requeue {
+            let Some(entry) = source.entries.front() else {
+                break;
+            };
+            if entry.waiter.pi {
+                result = Err(Errno::EINVAL);
+                break;
+            }
+            let Some(entry) = source.entries.pop_front() else {
+                break;
+            };
+            count += 1;
+            if count <= nr_wake {
+                entry.wake();
+            } else {
+                moved.push(entry);
+            }
+        }
+        if !source.entries.is_empty() {
+            self.0.insert(from, source);
+        }
+        for entry in moved {
+            if let Some(slot) = lock(&entry.waiter.keys).get_mut(entry.index) {
+                *slot = to;
+            }
+            self.enqueue(to, entry);
+        }
+        result.map(|()| count as u32)
     }
 }
 
-fn handle_dead_owner(task: &Task, addr: u64) {
-    let me = task.tid as u32;
-    let Ok(old) = task.memory.update_u32(addr, |word| {
-        (word & FUTEX_TID_MASK == me).then_some((word & FUTEX_WAITERS) | FUTEX_OWNER_DIED)
-    }) else {
-        return;
-    };
-    if old & FUTEX_TID_MASK == me && old & FUTEX_WAITERS != 0 {
-        wake(&task.process, &task.memory, addr, 1, u32::MAX);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    use crate::kernel::signal::SigQueue;
+
+    fn thread(tid: i32) -> Arc<TaskShared> {
+        TaskShared::new(
+            tid,
+            0,
+            Arc::new(Mutex::new(SigQueue::default())),
+            Arc::new(AtomicBool::new(false)),
+        )
+    }
+
+    fn key(addr: u64) -> Key {
+        Key {
+            addr,
+            shared: false,
+        }
+    }
+
+    /// Queues a plain waiter with `bitset` on each of `keys`.
+    fn waiter(queues: &mut Queues, bitset: u32, keys: &[Key]) -> Arc<Waiter> {
+        let waiter = Waiter::new(&thread(1), bitset, false, keys.to_vec());
+        for (index, &k) in keys.iter().enumerate() {
+            queues.enqueue(k, Entry::new(&waiter, index));
+        }
+        waiter
+    }
+
+    fn queued(queues: &Queues, k: Key) -> usize {
+        queues.0.get(&k).map_or(0, |q| q.entries.len())
+    }
+
+    #[test]
+    fn a_wake_count_of_zero_or_less_still_wakes_one() {
+        let mut queues = Queues::default();
+        let ws: Vec<_> = (0..3)
+            .map(|_| waiter(&mut queues, u32::MAX, &[key(8)]))
+            .collect();
+        assert_eq!(queues.wake(key(8), 0, u32::MAX), Ok(1));
+        assert_eq!(queues.wake(key(8), -5, u32::MAX), Ok(1));
+        assert_eq!(ws.iter().filter(|w| w.woken().is_some()).count(), 2);
+        assert_eq!(queues.wake(key(8), i32::MAX, u32::MAX), Ok(1));
+        assert!(queues.0.is_empty());
+    }
+
+    #[test]
+    fn wakes_skip_waiters_whose_bitset_does_not_match() {
+        let mut queues = Queues::default();
+        let low = waiter(&mut queues, 0x1, &[key(8)]);
+        let high = waiter(&mut queues, 0x6, &[key(8)]);
+        assert_eq!(queues.wake(key(8), i32::MAX, 0x8), Ok(0));
+        assert_eq!(queues.wake(key(8), i32::MAX, 0x2), Ok(1));
+        assert_eq!((low.woken(), high.woken()), (None, Some(0)));
+    }
+
+    #[test]
+    fn private_and_shared_operations_on_one_word_never_meet() {
+        let mut queues = Queues::default();
+        let private = waiter(&mut queues, u32::MAX, &[key(8)]);
+        let shared = Key {
+            addr: 8,
+            shared: true,
+        };
+        assert_eq!(queues.wake(shared, 1, u32::MAX), Ok(0));
+        assert_eq!(private.woken(), None);
+    }
+
+    #[test]
+    fn a_wake_that_meets_a_pi_waiter_fails_with_einval() {
+        let mut queues = Queues::default();
+        let pi = Waiter::new(&thread(2), u32::MAX, true, vec![key(8)]);
+        queues.enqueue(key(8), Entry::new(&pi, 0));
+        assert_eq!(queues.wake(key(8), 1, u32::MAX), Err(Errno::EINVAL));
+        assert_eq!(queues.requeue(key(8), key(16), 0, 1), Err(Errno::EINVAL));
+        assert_eq!(queued(&queues, key(8)), 1);
+    }
+
+    #[test]
+    fn requeue_counts_woken_and_moved_waiters() {
+        let mut queues = Queues::default();
+        let ws: Vec<_> = (0..4)
+            .map(|_| waiter(&mut queues, u32::MAX, &[key(8)]))
+            .collect();
+        assert_eq!(queues.requeue(key(8), key(16), 1, 2), Ok(3));
+        assert_eq!(ws[0].woken(), Some(0));
+        assert_eq!((queued(&queues, key(8)), queued(&queues, key(16))), (1, 2));
+
+        // Nothing to wake and nothing to move: the loop stops at once.
+        assert_eq!(queues.requeue(key(8), key(16), 0, 0), Ok(0));
+        // Waking none, moving one.
+        assert_eq!(queues.requeue(key(16), key(8), 0, 1), Ok(1));
+        assert_eq!((queued(&queues, key(8)), queued(&queues, key(16))), (2, 1));
+    }
+
+    #[test]
+    fn a_requeued_waiter_is_dequeued_from_its_new_queue() {
+        let mut queues = Queues::default();
+        let w = waiter(&mut queues, u32::MAX, &[key(8)]);
+        assert_eq!(queues.requeue(key(8), key(16), 0, 1), Ok(1));
+        queues.dequeue(&w);
+        assert!(queues.0.is_empty());
+    }
+
+    #[test]
+    fn a_waitv_waiter_reports_the_highest_woken_index() {
+        let mut queues = Queues::default();
+        let w = waiter(&mut queues, u32::MAX, &[key(8), key(16), key(24)]);
+        assert_eq!(queues.wake(key(16), 1, u32::MAX), Ok(1));
+        assert_eq!(w.woken(), Some(1));
+        // Its other entries are still queued, as in Linux, until it dequeues itself.
+        assert_eq!(queues.wake(key(24), 1, u32::MAX), Ok(1));
+        assert_eq!(w.woken(), Some(2));
+        assert_eq!(queues.wake(key(8), 1, u32::MAX), Ok(1));
+        assert_eq!(w.woken(), Some(2));
+        queues.dequeue(&w);
+        assert!(queues.0.is_empty());
     }
 }

@@ -307,6 +307,11 @@ impl Process {
         }
     }
 
+    /// Every live thread.
+    pub fn threads(&self) -> Vec<Arc<TaskShared>> {
+        lock(&self.threads).values().cloned().collect()
+    }
+
     /// A live thread by id.
     pub fn thread(&self, tid: i32) -> Option<Arc<TaskShared>> {
         lock(&self.threads).get(&tid).cloned()
@@ -322,7 +327,7 @@ impl Process {
         }
         self.dying.store(true, Ordering::SeqCst);
         self.exit.decided.notify_all();
-        let threads: Vec<Arc<TaskShared>> = lock(&self.threads).values().cloned().collect();
+        let threads = self.threads();
         for thread in threads {
             thread.interrupt(&self.house);
         }
@@ -353,7 +358,7 @@ impl Process {
     /// every thread blocks them).
     pub fn send_signal(&self, info: SigInfo) {
         let bit = crate::kernel::abi::signal::bit(info.signo);
-        let threads: Vec<Arc<TaskShared>> = lock(&self.threads).values().cloned().collect();
+        let threads = self.threads();
         let all_block = threads.iter().all(|t| t.blocked() & bit != 0);
         if !all_block && self.ignores(info.signo) {
             return;

@@ -152,12 +152,26 @@ pub mod restart {
         Some(e) => e,
         None => panic!(),
     };
+    /// `EINTR` if a handler runs; otherwise resume through `restart_syscall(2)`, which runs
+    /// the [`RestartBlock`](super::RestartBlock) the call left in its task.
+    pub const ERESTART_RESTARTBLOCK: Errno = match Errno::from_raw(516) {
+        Some(e) => e,
+        None => panic!(),
+    };
 
     /// Whether `e` is one of the internal restart codes.
     pub fn is_restart(e: Errno) -> bool {
         matches!(e.raw(), 512..=516)
     }
 }
+
+/// The rest of an interrupted call, which `restart_syscall(2)` runs: a call that must not start
+/// over (a wait towards a deadline computed from a relative timeout) leaves one in its task
+/// and returns [`restart::ERESTART_RESTARTBLOCK`].
+pub type RestartBlock = Box<dyn FnOnce(&mut Task) -> crate::kernel::abi::errno::SysResult + Send>;
+
+/// `restart_syscall`'s number, which a restart through a [`RestartBlock`] puts in `x8`.
+const NR_RESTART_SYSCALL: u64 = 128;
 
 /// A syscall interrupted by a signal, waiting for the delivery decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -346,9 +360,13 @@ fn restore_saved_mask(task: &mut Task) {
     }
 }
 
-/// Makes the interrupted syscall run again: PC back onto the `svc`, `x0` restored.
+/// Makes the interrupted syscall run again: PC back onto the `svc`, `x0` restored, and for
+/// `ERESTART_RESTARTBLOCK` the number turned into `restart_syscall`'s, as arm64 Linux does.
 fn restart_syscall(cpu: &mut dyn CpuState, call: Interrupted) {
     cpu.set_x(0, call.x0);
+    if call.code == restart::ERESTART_RESTARTBLOCK {
+        cpu.set_x(8, NR_RESTART_SYSCALL);
+    }
     cpu.set_pc(cpu.pc() - 4);
 }
 
@@ -518,6 +536,9 @@ pub fn sigreturn(task: &mut Task, cpu: &mut dyn CpuState) -> Result<u64, Errno> 
     cpu.set_pstate(regs.pstate);
     cpu.set_fp(&fp);
     task.set_sigmask(mask);
+    // A handler ran: what was interrupted before it is not resumed (`restart_syscall` would
+    // now fail with EINTR).
+    task.restart_block = None;
 
     // restore_altstack: like sigaltstack(&uc_stack, NULL), errors ignored.
     let _ = set_altstack(task, cpu.sp(), &stack);

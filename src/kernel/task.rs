@@ -77,6 +77,12 @@ pub struct TaskShared {
     woken: Condvar,
     vcpu: Mutex<Option<VcpuHandle>>,
     host_thread: Mutex<Option<host::threads::ThreadId>>,
+    /// `set_robust_list` head and length (other threads read it for `get_robust_list` and walk
+    /// it when the process ends).
+    robust_list: Mutex<(u64, u64)>,
+    /// Set once the thread's end has released its futexes (Linux's `FUTEX_STATE_DEAD`): from
+    /// then on PI lockers no longer wait for it.
+    futexes_released: AtomicBool,
 }
 
 impl TaskShared {
@@ -100,6 +106,8 @@ impl TaskShared {
             woken: Condvar::new(),
             vcpu: Mutex::new(None),
             host_thread: Mutex::new(None),
+            robust_list: Mutex::new((0, 0)),
+            futexes_released: AtomicBool::new(false),
         })
     }
 
@@ -139,6 +147,32 @@ impl TaskShared {
     pub fn kill(self: &Arc<TaskShared>, house: &Arc<sched::Housekeeper>) {
         self.killed.store(true, Ordering::SeqCst);
         self.interrupt(house);
+    }
+
+    /// The robust list head and length registered with `set_robust_list`.
+    pub fn robust_list(&self) -> (u64, u64) {
+        *lock(&self.robust_list)
+    }
+
+    /// Registers the robust list head and length (`set_robust_list`).
+    pub fn set_robust_list(&self, head: u64, len: u64) {
+        *lock(&self.robust_list) = (head, len);
+    }
+
+    /// Takes the robust list for the walk at the thread's end, leaving none registered.
+    pub fn take_robust_list(&self) -> (u64, u64) {
+        std::mem::take(&mut *lock(&self.robust_list))
+    }
+
+    /// Records that the thread's end has released its futexes (done under the futex table
+    /// lock, so a PI locker sees either the owner alive or its locks released).
+    pub fn mark_futexes_released(&self) {
+        self.futexes_released.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the thread's end has released its futexes.
+    pub fn futexes_released(&self) -> bool {
+        self.futexes_released.load(Ordering::SeqCst)
     }
 
     /// Records the vCPU and host thread that run this task.
@@ -269,8 +303,6 @@ pub struct Task {
     pub memory: Arc<GuestMemory>,
     /// `set_tid_address` / `CLONE_CHILD_CLEARTID` address.
     pub clear_child_tid: u64,
-    /// `set_robust_list` head and length.
-    pub robust_list: (u64, u64),
     /// The thread name (`PR_SET_NAME`), NUL-padded.
     pub comm: [u8; 16],
     /// The alternate signal stack.
@@ -279,6 +311,9 @@ pub struct Task {
     pub outcome: Option<Outcome>,
     /// A syscall interrupted by a signal, settled when the signal is delivered.
     pub interrupted: Option<signal::Interrupted>,
+    /// What `restart_syscall(2)` resumes: the rest of a call that was interrupted with
+    /// `ERESTART_RESTARTBLOCK` and no handler ran.
+    pub restart_block: Option<signal::RestartBlock>,
     /// The syndrome of the last memory fault, for the signal frame's `esr_context`.
     pub fault_esr: u64,
     /// The signal mask to restore after a handler run from `rt_sigsuspend`.
@@ -306,7 +341,6 @@ impl Task {
             process,
             memory,
             clear_child_tid: 0,
-            robust_list: (0, 0),
             comm,
             altstack: SigaltStack {
                 ss_flags: sig::SS_DISABLE,
@@ -314,6 +348,7 @@ impl Task {
             },
             outcome: None,
             interrupted: None,
+            restart_block: None,
             fault_esr: 0,
             saved_mask: None,
             exec_regs: None,

@@ -70,8 +70,14 @@ fn run_vcpu(task: &mut Task, mut regs: CpuSnapshot) -> Result<Outcome, RuntimeEr
     }
 }
 
-/// What a thread's end does: clears its `clear_child_tid` word and wakes its joiners, marks
-/// robust futexes it held as dead, and ends the process if it was the last thread.
+/// What a thread's end does: releases the futexes it holds (robust locks get
+/// `FUTEX_OWNER_DIED`, PI locks go to their waiters), clears its `clear_child_tid` word and
+/// wakes its joiner, and ends the process if it was the last thread.
+///
+/// A joiner woken through `clear_child_tid` finds the thread's futexes released
+/// (`FUTEX_LOCK_PI` on its id fails with `ESRCH`), as on Linux. A process that ends releases
+/// every thread's futexes before its end can be seen, as each Linux thread does on its way
+/// out.
 fn end(task: &mut Task, outcome: &Outcome) {
     let process = task.process.clone();
     task::mark_exited(&task.shared);
@@ -83,6 +89,9 @@ fn end(task: &mut Task, outcome: &Outcome) {
             }
         }
         Outcome::ProcessExit(status) => {
+            for thread in process.threads() {
+                futex::exit_thread(&process, &task.memory, &thread);
+            }
             process.remove_thread(task.tid);
             process.finish(*status);
         }
@@ -96,18 +105,13 @@ fn end(task: &mut Task, outcome: &Outcome) {
     }
 }
 
-/// A leaving thread's futex duties: robust futexes it held are marked dead, and its
-/// `clear_child_tid` word is cleared and woken.
+/// A leaving thread's futex duties: the futexes it holds are released, and its
+/// `clear_child_tid` word is cleared and woken (before the thread leaves the process, so an
+/// `execve` waiting for it cannot have moved on).
 fn release_futexes(task: &Task) {
-    futex::exit_robust_list(task);
+    futex::exit_thread(&task.process, &task.memory, &task.shared);
     if task.clear_child_tid != 0 && task.memory.write_val(task.clear_child_tid, &0u32).is_ok() {
-        futex::wake(
-            &task.process,
-            &task.memory,
-            task.clear_child_tid,
-            1,
-            u32::MAX,
-        );
+        futex::wake_shared_word(&task.process, &task.memory, task.clear_child_tid);
     }
 }
 

@@ -17,9 +17,13 @@
  * locker, ESRCH for a dead owner) and a PTHREAD_PRIO_INHERIT mutex under contention;
  * robust mutexes (EOWNERDEAD and the FUTEX_OWNER_DIED word after the owner thread exits,
  * pthread_mutex_consistent, ENOTRECOVERABLE, a process-shared one whose owner process
- * dies); futex_waitv (the index of the woken futex, EAGAIN, ETIMEDOUT, EINVAL, EFAULT); a
- * futex shared between processes; a signal handler interrupting FUTEX_WAIT (EINTR;
- * restarted with SA_RESTART unless there is a timeout).
+ * dies) and a hand-built robust list (the waiter of a held word is woken, and so is the
+ * waiter of a pending word without an owner; get_robust_list of another thread);
+ * futex_waitv (the index of the woken futex, the last one when one call wakes two, EAGAIN,
+ * ETIMEDOUT, EINVAL, EFAULT); a futex shared between processes; a signal handler
+ * interrupting FUTEX_WAIT (EINTR; restarted with SA_RESTART unless there is a timeout); a
+ * timed wait stopped and continued carries on (restart_syscall(2), which fails with EINTR
+ * when called with nothing to resume).
  *
  * Waking "exactly N" needs the waiters to be asleep in the kernel first; gather() makes sure
  * of that without timing guesses by requeueing them (FUTEX_CMP_REQUEUE, which counts them)
@@ -30,6 +34,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -574,6 +579,82 @@ static void test_robust(void)
     munmap(pm, 4096);
 }
 
+/* A robust list built by hand: one lock held with a waiter, and a pending operation on a
+ * word whose owner is gone. */
+static struct {
+    struct robust_list node;
+    int word;
+} held, pending;
+static struct robust_list_head raw_head;
+static volatile pid_t raw_tid;
+static int raw_go;
+
+static void *raw_robust_owner(void *arg)
+{
+    (void)arg;
+    pid_t me = gettid();
+    held.word = me | FUTEX_WAITERS;
+    pending.word = FUTEX_OWNER_DIED;
+    held.node.next = &raw_head.list;
+    raw_head.list.next = &held.node;
+    raw_head.futex_offset = offsetof(typeof(held), word) - offsetof(typeof(held), node);
+    raw_head.list_op_pending = &pending.node;
+    long r = syscall(SYS_set_robust_list, &raw_head, sizeof raw_head);
+    __atomic_store_n(&raw_tid, r == 0 ? me : -1, __ATOMIC_SEQ_CST);
+    if (r != 0)
+        return NULL;
+    while (__atomic_load_n(&raw_go, __ATOMIC_SEQ_CST) == 0)
+        futex(&raw_go, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    return NULL; /* the kernel walks the list */
+}
+
+static void test_robust_raw(void)
+{
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, raw_robust_owner, NULL), 0);
+    for (int i = 0; i < 10000 && __atomic_load_n(&raw_tid, __ATOMIC_SEQ_CST) == 0; i++)
+        sleep_ms(1);
+    pid_t tid = raw_tid;
+    CHECK(tid > 0);
+    if (tid <= 0) {
+        pthread_join(t, NULL);
+        return;
+    }
+    struct robust_list_head *seen = NULL;
+    size_t len = 0;
+    CHECK_OK(syscall(SYS_get_robust_list, tid, &seen, &len));
+    CHECK(seen == &raw_head);
+    CHECK_EQ(len, sizeof raw_head);
+
+    /* Robust futexes are woken with shared wakes: the waiters wait shared too (for at most
+     * 5 s, so that a missing wake fails the test instead of hanging it). */
+    struct waiter ws[2];
+    int *words[2] = {&held.word, &pending.word};
+    int vals[2] = {tid | FUTEX_WAITERS, FUTEX_OWNER_DIED};
+    for (int i = 0; i < 2; i++) {
+        memset(&ws[i], 0, sizeof ws[i]);
+        ws[i].addr = words[i];
+        ws[i].op = FUTEX_WAIT;
+        ws[i].val = vals[i];
+        ws[i].has_timeout = 1;
+        ws[i].timeout.tv_sec = 5;
+        CHECK_EQ(pthread_create(&ws[i].thread, NULL, waiter_fn, &ws[i]), 0);
+    }
+    CHECK(gather(&held.word, 1, 0));
+    CHECK(gather(&pending.word, 1, 0));
+    CHECK(gather(&raw_go, 1, FUTEX_PRIVATE_FLAG));
+    __atomic_store_n(&raw_go, 1, __ATOMIC_SEQ_CST);
+    CHECK_EQ(futex(&raw_go, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0), 1);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(wait_done(ws, 2, 2), 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(pthread_join(ws[i].thread, NULL), 0);
+        CHECK_EQ(ws[i].ret, 0);
+    }
+    CHECK_EQ((unsigned)held.word, FUTEX_OWNER_DIED | FUTEX_WAITERS);
+    CHECK_EQ((unsigned)pending.word, FUTEX_OWNER_DIED); /* left alone: it had no owner */
+}
+
 /* ---- futex_waitv ---- */
 
 struct futex_waitv_arg {
@@ -617,7 +698,23 @@ static void test_waitv(void)
 {
     v1 = v2 = 0;
     CHECK_EQ(waitv_woken_by(&v2), 1);
-    CHECK_EQ(waitv_woken_by(&v1), 0);
+    long first = waitv_woken_by(&v1);
+    CHECK_EQ(first, 0);
+
+    /* One FUTEX_WAKE_OP wakes the waiter through both futexes; it reports the last. (Not
+     * tried if futex_waitv does not work at all: the waiter would never sleep.) */
+    if (first == 0) {
+        pthread_t t;
+        waitv_ret = -2;
+        CHECK_EQ(pthread_create(&t, NULL, waitv_thread, NULL), 0);
+        CHECK(gather(&v1, 1, FUTEX_PRIVATE_FLAG));
+        CHECK(gather(&v2, 1, FUTEX_PRIVATE_FLAG));
+        CHECK_EQ(futex2(&v1, FUTEX_WAKE_OP_PRIVATE, 1, 1, &v2,
+                        FUTEX_OP(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 0)),
+                 2);
+        CHECK_EQ(pthread_join(t, NULL), 0);
+        CHECK_EQ(waitv_ret, 1);
+    }
 
     struct futex_waitv_arg wv[2] = {
         {0, (uintptr_t)&v1, FUTEX_32 | FUTEX2_PRIVATE_FLAG, 0},
@@ -728,6 +825,50 @@ static void test_interrupted(void)
     /* With a timeout the wait is not restarted even with SA_RESTART. */
     interrupt_case(SA_RESTART, 1, -1, EINTR);
     interrupt_case(0, 1, -1, EINTR);
+    /* Nothing to resume: restart_syscall itself is EINTR. */
+    CHECK_ERR(syscall(SYS_restart_syscall), EINTR);
+}
+
+/* A stop interrupts a timed wait without running a handler: once the process continues, the
+ * wait carries on (through restart_syscall) instead of failing with EINTR. The child's
+ * waiter thread sleeps on a shared word the parent watches; the child stops itself through
+ * that thread. */
+static void test_stopped_wait(void)
+{
+    int *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(w != MAP_FAILED);
+    if (w == MAP_FAILED)
+        return;
+    w[0] = w[1] = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct waiter ws;
+        memset(&ws, 0, sizeof ws);
+        ws.addr = w;
+        ws.op = FUTEX_WAIT;
+        ws.has_timeout = 1;
+        ws.timeout.tv_sec = 30;
+        if (pthread_create(&ws.thread, NULL, waiter_fn, &ws) != 0)
+            _exit(2);
+        while (__atomic_load_n(&w[1], __ATOMIC_SEQ_CST) == 0)
+            futex(&w[1], FUTEX_WAIT, 0, NULL, NULL, 0);
+        pthread_kill(ws.thread, SIGSTOP);
+        pthread_join(ws.thread, NULL);
+        _exit(ws.ret == 0 ? 0 : ws.err == EINTR ? 3 : 4);
+    }
+    CHECK(gather_via(w, 1, 0, w + 16)); /* the waiter sleeps */
+    __atomic_store_n(&w[1], 1, __ATOMIC_SEQ_CST);
+    futex(&w[1], FUTEX_WAKE, 1, NULL, NULL, 0);
+    int st = -1;
+    CHECK_EQ(waitpid(pid, &st, WUNTRACED), pid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    CHECK_OK(kill(pid, SIGCONT));
+    CHECK(gather_via(w, 1, 0, w + 16)); /* asleep on the word again */
+    __atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
+    CHECK_EQ(futex(w, FUTEX_WAKE, 1, NULL, NULL, 0), 1);
+    CHECK_EQ(waitpid(pid, &st, 0), pid);
+    CHECK_EQ(st, 0);
+    munmap(w, 4096);
 }
 
 int main(void)
@@ -741,8 +882,10 @@ int main(void)
     test_wake_op();
     test_pi();
     test_robust();
+    test_robust_raw();
     test_waitv();
     test_shared_between_processes();
     test_interrupted();
+    test_stopped_wait();
     return check_done();
 }

@@ -100,6 +100,62 @@ pub mod clone {
         0xffff_ff00 | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP | CLONE_NEWTIME;
 }
 
+/// `futex(2)` operations and flags, the futex word's bits, and `futex_waitv(2)`'s flags.
+pub mod futex {
+    pub const FUTEX_WAIT: u32 = 0;
+    pub const FUTEX_WAKE: u32 = 1;
+    pub const FUTEX_FD: u32 = 2;
+    pub const FUTEX_REQUEUE: u32 = 3;
+    pub const FUTEX_CMP_REQUEUE: u32 = 4;
+    pub const FUTEX_WAKE_OP: u32 = 5;
+    pub const FUTEX_LOCK_PI: u32 = 6;
+    pub const FUTEX_UNLOCK_PI: u32 = 7;
+    pub const FUTEX_TRYLOCK_PI: u32 = 8;
+    pub const FUTEX_WAIT_BITSET: u32 = 9;
+    pub const FUTEX_WAKE_BITSET: u32 = 10;
+    pub const FUTEX_WAIT_REQUEUE_PI: u32 = 11;
+    pub const FUTEX_CMP_REQUEUE_PI: u32 = 12;
+    pub const FUTEX_LOCK_PI2: u32 = 13;
+    pub const FUTEX_PRIVATE_FLAG: u32 = 128;
+    pub const FUTEX_CLOCK_REALTIME: u32 = 256;
+    /// The command part of an operation word.
+    pub const FUTEX_CMD_MASK: u32 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    /// The bitset of `FUTEX_WAIT` and `FUTEX_WAKE`: every bit.
+    pub const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
+
+    /// A PI or robust lock word: waiters queued in the kernel.
+    pub const FUTEX_WAITERS: u32 = 0x8000_0000;
+    /// A PI or robust lock word: the owner died holding it.
+    pub const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+    /// A PI or robust lock word: the owner's thread id.
+    pub const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+
+    /// `FUTEX_WAKE_OP` operations and comparisons (`FUTEX_OP_*`).
+    pub const FUTEX_OP_SET: u32 = 0;
+    pub const FUTEX_OP_ADD: u32 = 1;
+    pub const FUTEX_OP_OR: u32 = 2;
+    pub const FUTEX_OP_ANDN: u32 = 3;
+    pub const FUTEX_OP_XOR: u32 = 4;
+    /// Use `1 << oparg` as the operand.
+    pub const FUTEX_OP_OPARG_SHIFT: u32 = 8;
+    pub const FUTEX_OP_CMP_EQ: u32 = 0;
+    pub const FUTEX_OP_CMP_NE: u32 = 1;
+    pub const FUTEX_OP_CMP_LT: u32 = 2;
+    pub const FUTEX_OP_CMP_LE: u32 = 3;
+    pub const FUTEX_OP_CMP_GT: u32 = 4;
+    pub const FUTEX_OP_CMP_GE: u32 = 5;
+
+    /// `futex_waitv` entry flags (`FUTEX2_*`): the word size and the private flag.
+    pub const FUTEX2_SIZE_U32: u32 = 0x02;
+    pub const FUTEX2_SIZE_MASK: u32 = 0x03;
+    pub const FUTEX2_PRIVATE: u32 = FUTEX_PRIVATE_FLAG;
+    /// The most futexes one `futex_waitv` call waits on.
+    pub const FUTEX_WAITV_MAX: u32 = 128;
+
+    /// `ROBUST_LIST_LIMIT`: at most this many entries of a robust list are walked.
+    pub const ROBUST_LIST_LIMIT: usize = 2048;
+}
+
 /// `AT_*` flags and the special directory descriptor.
 pub mod at {
     pub const AT_FDCWD: i32 = -100;

@@ -291,6 +291,19 @@ pub struct RobustListHead {
     pub list_op_pending: u64,
 }
 
+/// `struct futex_waitv`: one futex of a `futex_waitv` call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FutexWaitv {
+    /// The value to wait for (a 32-bit futex needs the upper half zero).
+    pub val: u64,
+    /// The futex word.
+    pub uaddr: u64,
+    /// `FUTEX2_*` flags.
+    pub flags: u32,
+    pub __reserved: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use std::mem::size_of;
@@ -312,5 +325,6 @@ mod tests {
         assert_eq!(size_of::<OpenHow>(), 24);
         assert_eq!(size_of::<Dirent64Head>(), 24);
         assert_eq!(size_of::<RobustListHead>(), 24);
+        assert_eq!(size_of::<FutexWaitv>(), 24);
     }
 }

@@ -13,6 +13,7 @@ mod fs_io;
 mod fs_open;
 mod fs_stat;
 mod fs_xattr;
+mod futex;
 mod identity;
 mod mem;
 mod pidfd;
@@ -176,7 +177,7 @@ syscall_table! {
     94 exit_group(Int) -> Int = process::sys_exit_group;
     95 waitid(Int, Int, Hex, Hex, Hex) -> Int = wait::sys_waitid;
     96 set_tid_address(Hex) -> Int = process::sys_set_tid_address;
-    98 futex(Hex, Int, Int, Hex, Hex, Int) -> Int = thread::sys_futex;
+    98 futex(Hex, FutexOp, Int, Hex, Hex, Int) -> Int = futex::sys_futex;
     99 set_robust_list(Hex, Uint) -> Int = process::sys_set_robust_list;
     100 get_robust_list(Int, Hex, Hex) -> Int = process::sys_get_robust_list;
     101 nanosleep(Hex, Hex) -> Int = time::sys_nanosleep;
@@ -193,6 +194,7 @@ syscall_table! {
     124 sched_yield() -> Int = system::sys_sched_yield;
     125 sched_get_priority_max(Int) -> Int = system::sys_sched_get_priority_max;
     126 sched_get_priority_min(Int) -> Int = system::sys_sched_get_priority_min;
+    128 restart_syscall() -> Int = signal::sys_restart_syscall;
     129 kill(Int, Signal) -> Int = signal::sys_kill;
     130 tkill(Int, Signal) -> Int = signal::sys_tkill;
     131 tgkill(Int, Int, Signal) -> Int = signal::sys_tgkill;
@@ -274,7 +276,7 @@ syscall_table! {
     436 close_range(Fd, Fd, Hex) -> Int = fs_open::sys_close_range;
     437 openat2(Dirfd, Path, Hex, Uint) -> Int = fs_open::sys_openat2;
     439 faccessat2(Dirfd, Path, Int, AtFlags) -> Int = fs_stat::sys_faccessat2;
-    449 futex_waitv(Hex, Uint, Hex, Hex, Clock) -> Int = thread::sys_futex_waitv;
+    449 futex_waitv(Hex, Uint, Hex, Hex, Clock) -> Int = futex::sys_futex_waitv;
     452 fchmodat2(Dirfd, Path, Mode, AtFlags) -> Int = fs_attr::sys_fchmodat2;
 }
 

@@ -28,24 +28,27 @@ pub fn sys_set_tid_address(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     Ok(ctx.task.tid as u64)
 }
 
-/// `set_robust_list(2)`.
+/// `set_robust_list(2)`: registers the caller's robust list, walked when it ends.
 pub fn sys_set_robust_list(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     if a[1] != std::mem::size_of::<RobustListHead>() as u64 {
         return Err(Errno::EINVAL);
     }
-    ctx.task.robust_list = (a[0], a[1]);
+    ctx.task.shared.set_robust_list(a[0], a[1]);
     Ok(0)
 }
 
-/// `get_robust_list(2)`.
+/// `get_robust_list(2)`: the robust list head of the caller (`pid` 0) or of another thread of
+/// its process; `ESRCH` for any other id. The length written is always the structure's size.
 pub fn sys_get_robust_list(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let tid = a[0] as u32 as i32;
-    if tid != 0 && tid != ctx.task.tid {
-        return Err(Errno::ESRCH);
-    }
-    let (head, len) = ctx.task.robust_list;
-    ctx.mem().write_val(a[1], &head)?;
+    let (head, _) = if tid == 0 || tid == ctx.task.tid {
+        ctx.task.shared.robust_list()
+    } else {
+        ctx.process().thread(tid).ok_or(Errno::ESRCH)?.robust_list()
+    };
+    let len = std::mem::size_of::<RobustListHead>() as u64;
     ctx.mem().write_val(a[2], &len)?;
+    ctx.mem().write_val(a[1], &head)?;
     Ok(0)
 }
 

@@ -1,7 +1,7 @@
 //! Signal state, sending and waiting: `rt_sigaction(2)`, `rt_sigprocmask(2)`,
-//! `rt_sigpending(2)`, `sigaltstack(2)`, `rt_sigreturn(2)`, `rt_sigsuspend(2)`,
-//! `rt_sigtimedwait(2)`, `kill(2)`, `tkill(2)`, `tgkill(2)`, `rt_sigqueueinfo(2)` and
-//! `rt_tgsigqueueinfo(2)`.
+//! `rt_sigpending(2)`, `sigaltstack(2)`, `rt_sigreturn(2)`, `restart_syscall(2)`,
+//! `rt_sigsuspend(2)`, `rt_sigtimedwait(2)`, `kill(2)`, `tkill(2)`, `tgkill(2)`,
+//! `rt_sigqueueinfo(2)` and `rt_tgsigqueueinfo(2)`.
 
 use std::time::{Duration, Instant};
 
@@ -133,6 +133,16 @@ pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>, _a: &[u64; 6]) -> SysResult {
             ctx.task.outcome = Some(Outcome::ProcessExit(ExitStatus::Signaled(sig::SIGSEGV)));
             Ok(0)
         }
+    }
+}
+
+/// `restart_syscall(2)`: resumes the call a signal interrupted with no handler run, from what
+/// it left in the task; with nothing to resume (called directly, or after a handler ran),
+/// `EINTR`, as Linux's `do_no_restart_syscall` answers.
+pub fn sys_restart_syscall(ctx: &mut Ctx<'_>, _a: &[u64; 6]) -> SysResult {
+    match ctx.task.restart_block.take() {
+        Some(resume) => resume(ctx.task),
+        None => Err(Errno::EINTR),
     }
 }
 
