@@ -33,7 +33,7 @@ use tracing::{debug, warn};
 
 use crate::host;
 use crate::host::handover::Channel;
-use crate::kernel::abi::clone::{CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_SETTLS};
+use crate::kernel::abi::clone::{CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID};
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::structs::{KernelSigaction, SigaltStack};
 use crate::kernel::fd::FdTable;
@@ -146,15 +146,7 @@ pub fn fork(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<&OwnedFd>) -
     message.u64(ctx.mem().span());
     fds.push(memory_file.as_fd());
 
-    let mut regs = ctx.cpu.snapshot();
-    regs.x[0] = 0;
-    if args.stack != 0 {
-        regs.sp = args.stack;
-    }
-    if args.flags & CLONE_SETTLS != 0 {
-        regs.tpidr = args.tls;
-    }
-    encode_regs(&mut message, &regs);
+    encode_regs(&mut message, &args.child_regs(&*ctx.cpu));
 
     message.u64(vmas.len() as u64);
     for vma in &vmas {

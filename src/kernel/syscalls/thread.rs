@@ -7,6 +7,7 @@ use super::Ctx;
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::task::Task;
 use crate::kernel::{fork, thread};
+use crate::vm::{CpuSnapshot, CpuState};
 
 use crate::kernel::abi::clone::*;
 
@@ -148,16 +149,25 @@ fn clone(ctx: &mut Ctx<'_>, args: CloneArgs) -> SysResult {
     spawn_thread(ctx, &args)
 }
 
+impl CloneArgs {
+    /// The registers a new thread or process starts with: the caller's, with `x0 = 0`, the
+    /// new stack if one was given, and the new TLS pointer for `CLONE_SETTLS`.
+    pub fn child_regs(&self, cpu: &dyn CpuState) -> CpuSnapshot {
+        let mut regs = cpu.snapshot();
+        regs.x[0] = 0;
+        if self.stack != 0 {
+            regs.sp = self.stack;
+        }
+        if self.flags & CLONE_SETTLS != 0 {
+            regs.tpidr = self.tls;
+        }
+        regs
+    }
+}
+
 /// Creates a thread sharing everything with the caller.
 fn spawn_thread(ctx: &mut Ctx<'_>, args: &CloneArgs) -> SysResult {
-    let mut regs = ctx.cpu.snapshot();
-    regs.x[0] = 0;
-    if args.stack != 0 {
-        regs.sp = args.stack;
-    }
-    if args.flags & CLONE_SETTLS != 0 {
-        regs.tpidr = args.tls;
-    }
+    let regs = args.child_regs(&*ctx.cpu);
     let process = ctx.process().clone();
     let mask = ctx.task.sigmask();
     let comm = ctx.task.comm;
