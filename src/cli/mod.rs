@@ -59,7 +59,7 @@ enum Command {
     /// Run the small aarch64 test program built into elfuse and report the result.
     Selftest(SelftestArgs),
     /// Take over a guest process forked by another elfuse (internal).
-    #[command(name = "internal-handover", hide = true)]
+    #[command(name = kernel::handover::SUBCOMMAND, hide = true)]
     Handover(SelftestArgs),
 }
 
