@@ -19,7 +19,7 @@ mod selftest;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, FromRawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -164,11 +164,14 @@ fn exit_with(status: Result<Status, i32>) -> ! {
 
 type SharedStderr = Arc<Mutex<std::fs::File>>;
 
+/// A private copy of stderr, numbered 10 or above so that low numbers stay free (a
+/// handed-over child finds its channel at descriptor 3).
 fn private_stderr() -> SharedStderr {
-    let file = std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::fs::File::from)
+    let file = nix::fcntl::fcntl(std::io::stderr(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
+        .map(|fd| {
+            // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+            std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+        })
         .unwrap_or_else(|_| std::fs::File::create("/dev/null").expect("/dev/null exists"));
     Arc::new(Mutex::new(file))
 }

@@ -28,6 +28,11 @@ use nix::sys::socket::{
 /// The most descriptors sent with one byte (Linux accepts 253 per message).
 pub const FDS_PER_BATCH: usize = 200;
 
+/// The largest payload and descriptor count a message may announce; anything larger is not
+/// a message from elfuse.
+const MAX_PAYLOAD: u64 = 1 << 30;
+const MAX_FDS: usize = 1 << 20;
+
 /// The descriptor number the new elfuse process finds its end of the channel at.
 pub const CHILD_CHANNEL_FD: RawFd = 3;
 
@@ -99,7 +104,13 @@ impl Channel {
         self.read_exact(&mut header)?;
         let len = u64::from_le_bytes(header[..8].try_into().expect("8 bytes"));
         let count = u32::from_le_bytes(header[8..].try_into().expect("4 bytes")) as usize;
-        let len = usize::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+        if len > MAX_PAYLOAD || count > MAX_FDS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a hand-over message",
+            ));
+        }
+        let len = len as usize;
 
         let mut fds = Vec::with_capacity(count);
         while fds.len() < count {
