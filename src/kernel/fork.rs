@@ -132,6 +132,14 @@ fn become_child(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<OwnedFd>
     let pid = std::process::id() as i32;
     let old: Arc<Process> = ctx.task.process.clone();
     let process = old.fork_child(pid);
+
+    // The parent's process object lives on in this copy of the runtime (frames up the stack
+    // hold it), and with it a second reference to every open file. Drop those, or a
+    // descriptor the child closes stays open on the host: a pipe's reader would never see
+    // its end, its writer never get EPIPE.
+    let stale = std::mem::take(&mut *lock(&old.fds));
+    drop(stale);
+
     *lock(&process.vfork_done) = vfork_done;
     let shared = process.add_thread(pid, ctx.task.sigmask());
     if let Some(vcpu) = ctx.task.shared.vcpu_handle() {
