@@ -11,9 +11,10 @@ use crate::kernel::abi::open as lo;
 use crate::kernel::abi::signal::SIGPIPE;
 use crate::kernel::abi::signal::code::SI_USER;
 use crate::kernel::abi::structs::Iovec;
-use crate::kernel::file::{OpenFile, retry};
+use crate::kernel::file::OpenFile;
 use crate::kernel::process::lock;
-use crate::kernel::signal::{self, SigInfo};
+use crate::kernel::signal::{self, SigInfo, restart};
+use crate::kernel::task::interruptible;
 
 /// Linux's `UIO_MAXIOV`.
 const UIO_MAXIOV: u64 = 1024;
@@ -158,6 +159,14 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 ///
 /// With an offset, the input is read there and its position is unchanged; without, from its
 /// position, which advances by what was written. Returns the bytes written.
+///
+/// Waiting for input or for room in the output is interruptible, as Linux's splice-based
+/// `sendfile` is: a signal ends the transfer early with what was written, or with
+/// `ERESTARTSYS` when nothing was.
+///
+/// FIXME: a write interrupted after its chunk was read from a non-seekable input (a pipe) drops
+/// the unwritten rest of the chunk, which cannot be given back; Linux splices through a pipe
+/// buffer and loses nothing.
 fn transfer(
     input: &OpenFile,
     mut in_offset: Option<i64>,
@@ -173,26 +182,26 @@ fn transfer(
     while done < count {
         let want = (count - done).min(buf.len() as u64) as usize;
         let got = match in_offset {
-            Some(off) => retry(|| host::io::pread(in_fd, &mut buf[..want], off)),
-            None => retry(|| host::io::read(in_fd, &mut buf[..want])),
+            Some(off) => interruptible(|| host::io::pread(in_fd, &mut buf[..want], off)),
+            None => interruptible(|| host::io::read(in_fd, &mut buf[..want])),
         };
         let got = match got {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if done > 0 && e == Errno::EAGAIN => break,
+            Err(e) if done > 0 && stops_early(e) => break,
             Err(e) => return Err(e),
         };
         let mut written = 0;
         while written < got {
             let n = match out_offset {
-                Some(off) => {
-                    retry(|| host::io::pwrite(out_fd, &buf[written..got], off + written as i64))
-                }
-                None => retry(|| host::io::write(out_fd, &buf[written..got])),
+                Some(off) => interruptible(|| {
+                    host::io::pwrite(out_fd, &buf[written..got], off + written as i64)
+                }),
+                None => interruptible(|| host::io::write(out_fd, &buf[written..got])),
             };
             match n {
                 Ok(n) => written += n,
-                Err(e) if done + written as u64 > 0 && e == Errno::EAGAIN => break,
+                Err(e) if done + written as u64 > 0 && stops_early(e) => break,
                 Err(e) => return Err(e),
             }
         }
@@ -211,6 +220,12 @@ fn transfer(
         }
     }
     Ok((done, in_offset, out_offset))
+}
+
+/// Whether a failure part-way through a transfer just ends it with what was done: a
+/// non-blocking descriptor with nothing more to give or take, or a signal.
+fn stops_early(e: Errno) -> bool {
+    e == Errno::EAGAIN || restart::is_restart(e)
 }
 
 /// `sendfile(2)`.
