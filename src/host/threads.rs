@@ -92,8 +92,15 @@ fn kick_signal() -> libc::c_int {
 
 extern "C" fn on_kick(_: libc::c_int) {}
 
+/// Held while a kick is sent, and across a host `fork` (see [`pause_forwarding`]).
+/// `pthread_kill` holds a lock of the target thread's descriptor while it signals; a fork in
+/// that moment would copy the lock held into the child, where the kicking thread does not
+/// exist, and the child's first kick of the thread that forked would then wait forever.
+static KICKING: Mutex<()> = Mutex::new(());
+
 /// Sends the kick signal to `thread`: a blocking host call there returns `EINTR`.
 pub fn kick(thread: ThreadId) {
+    let _kicking = KICKING.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: pthread_kill with a valid signal; a thread that has exited makes it fail with
     // ESRCH, which is fine to ignore.
     unsafe {
@@ -209,10 +216,22 @@ pub fn drain() {
     }
 }
 
-/// Keeps signals from being handed over until the guard is dropped: held across a host `fork`,
-/// so the child never starts with the hand-over half done.
-pub fn pause_forwarding() -> MutexGuard<'static, ()> {
-    HAND_OVER.lock().unwrap_or_else(|e| e.into_inner())
+/// What [`pause_forwarding`] holds until it is dropped.
+pub struct Paused {
+    _hand_over: MutexGuard<'static, ()>,
+    _kicking: MutexGuard<'static, ()>,
+}
+
+/// Keeps signals from being handed over and kicks from being sent until the guard is dropped:
+/// held across a host `fork`, so the child never starts with a hand-over or a kick half done.
+pub fn pause_forwarding() -> Paused {
+    // Always in this order: a hand-over kicks while it holds HAND_OVER.
+    let hand_over = HAND_OVER.lock().unwrap_or_else(|e| e.into_inner());
+    let kicking = KICKING.lock().unwrap_or_else(|e| e.into_inner());
+    Paused {
+        _hand_over: hand_over,
+        _kicking: kicking,
+    }
 }
 
 /// Linux: a non-blocking `signalfd` reports the queued signals with their origin, and can be
