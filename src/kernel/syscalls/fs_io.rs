@@ -1,6 +1,11 @@
 //! Reading and writing: `read(2)`, `write(2)`, `readv(2)`, `writev(2)`, `pread64`/`pwrite64`,
 //! `preadv(2)`/`pwritev(2)` and their `2` variants, `lseek(2)`, `sendfile(2)`,
 //! `copy_file_range(2)`, `posix_fadvise(2)`.
+//!
+//! # Limitations
+//! `sendfile` and `copy_file_range` copy through a buffer of up to 64 KiB. When a signal
+//! interrupts the write of a chunk already read from an input that cannot seek back (a pipe or
+//! socket), the unwritten rest of that chunk is lost to the caller.
 
 use std::sync::Arc;
 
@@ -162,11 +167,7 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 ///
 /// Waiting for input or for room in the output is interruptible, as Linux's splice-based
 /// `sendfile` is: a signal ends the transfer early with what was written, or with
-/// `ERESTARTSYS` when nothing was.
-///
-/// FIXME: a write interrupted after its chunk was read from a non-seekable input (a pipe) drops
-/// the unwritten rest of the chunk, which cannot be given back; Linux splices through a pipe
-/// buffer and loses nothing.
+/// `ERESTARTSYS` when nothing was (see the module's Limitations for a pipe input).
 fn transfer(
     input: &OpenFile,
     mut in_offset: Option<i64>,
