@@ -358,6 +358,15 @@ fn bad_command_lines_exit_2() {
     );
     let run = elfuse(&["--no-such-option"]);
     assert_eq!(run.code(), 2);
+    for args in [&["exec"][..], &["exec", "--"], &["exec", "--trace"]] {
+        let run = elfuse(args);
+        assert_eq!(run.code(), 2, "elfuse {args:?}");
+        assert!(
+            run.stderr().starts_with("elfuse: no program given"),
+            "elfuse {args:?}: {}",
+            run.stderr()
+        );
+    }
 }
 
 #[test]

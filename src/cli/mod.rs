@@ -178,19 +178,23 @@ fn private_stderr() -> SharedStderr {
 
 fn dispatch(cli: Cli, stderr: &SharedStderr) -> Result<Result<Status, i32>, Failure> {
     match cli.command {
+        Some(Command::Exec(args)) if args.command.is_empty() => Ok(no_program(stderr)),
         Some(Command::Exec(args)) => run(args, stderr).map(Ok),
         Some(Command::Selftest(args)) => selftest::run(&args.common, stderr).map(Ok),
         Some(Command::Handover(args)) => handover(&args.common, stderr).map(Ok),
-        None if cli.run.command.is_empty() => {
-            let mut err = stderr.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = writeln!(
-                err,
-                "elfuse: no program given\n\nUsage: elfuse [OPTIONS] PROG [ARGS...]\nFor more information, try '--help'."
-            );
-            Ok(Err(2))
-        }
+        None if cli.run.command.is_empty() => Ok(no_program(stderr)),
         None => run(cli.run, stderr).map(Ok),
     }
+}
+
+/// The answer to a command line without a program: usage on stderr, status 2.
+fn no_program(stderr: &SharedStderr) -> Result<Status, i32> {
+    let mut err = stderr.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = writeln!(
+        err,
+        "elfuse: no program given\n\nUsage: elfuse [OPTIONS] PROG [ARGS...]\nFor more information, try '--help'."
+    );
+    Err(2)
 }
 
 /// Sets up logging from `-v` and `ELFUSE_LOG`, written through elfuse's private stderr.
