@@ -409,3 +409,25 @@ fn with_elfuse_host_exec_the_host_program_takes_over_the_process() {
     assert_eq!(run.stdout(), "x y z\nalive\n");
     assert_eq!(run.code(), 7, "stderr: {}", run.stderr());
 }
+
+#[test]
+fn descriptors_inherited_from_the_shell_reach_the_guest() {
+    let dir = scratch();
+    let file = dir.path().join("five");
+    std::fs::write(&file, "on descriptor 5\n").unwrap();
+    let script = format!("exec \"$0\" \"$1\" cat-fd 5 5<'{}'", file.display());
+    let output = std::process::Command::new("/bin/sh")
+        .args(["-c", &script])
+        .arg(common::elfuse())
+        .arg(probe())
+        .output()
+        .expect("run elfuse through sh");
+    let run: Run = output.into();
+    assert_eq!(
+        run.stdout(),
+        "on descriptor 5\n",
+        "stderr: {}",
+        run.stderr()
+    );
+    assert_eq!(run.code(), 0);
+}

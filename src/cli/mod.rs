@@ -115,6 +115,9 @@ struct SelftestArgs {
 
 /// The entry point of the `elfuse` binary.
 pub fn main() -> ! {
+    // The descriptors elfuse was started with belong to the guest: note them before elfuse
+    // opens any of its own.
+    kernel::adopt_inherited_descriptors(crate::host::open_descriptors());
     // elfuse's own messages go through a private copy of stderr: the guest owns fd 2.
     let stderr = private_stderr();
     let cli = Cli::parse();

@@ -24,7 +24,7 @@ pub mod thread;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use thiserror::Error;
 use tracing::debug;
@@ -206,21 +206,32 @@ fn all_cpus() -> Vec<u64> {
     mask
 }
 
-/// Descriptors 0, 1 and 2: the host's own, handed to the guest. The guest owns them from now
-/// on (closing its stdout closes the host's, so a reader sees end of file); elfuse writes its
-/// own messages through a private duplicate of stderr made before this.
+/// The descriptors this process was started with (see [`adopt_inherited_descriptors`]).
+static INHERITED: OnceLock<Vec<i32>> = OnceLock::new();
+
+/// Records the descriptors elfuse was started with, before it opens any of its own: they are
+/// the guest's, at the same numbers, as a program inherits them from its shell. Without the
+/// record, the guest gets 0, 1 and 2.
+pub fn adopt_inherited_descriptors(fds: Vec<i32>) {
+    let _ = INHERITED.set(fds);
+}
+
+/// The guest's first descriptor table: the host descriptors elfuse inherited, handed over.
+/// The guest owns them from now on (closing its stdout closes the host's, so a reader sees
+/// end of file); elfuse writes its own messages through a private duplicate of stderr.
 fn standard_streams() -> FdTable {
     let mut table = FdTable::new();
-    for fd in 0..3 {
+    let inherited = INHERITED.get().cloned().unwrap_or_else(|| vec![0, 1, 2]);
+    for fd in inherited {
         let Ok(flags) = nix::fcntl::fcntl(
-            // SAFETY: fd 0..3 are only borrowed for this query.
+            // SAFETY: the descriptor is only borrowed for this query.
             unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
             nix::fcntl::FcntlArg::F_GETFL,
         ) else {
             continue;
         };
         // SAFETY: the descriptor is open (F_GETFL succeeded) and from here on owned by the
-        // guest's table alone; the runtime never uses raw descriptors 0..3 itself.
+        // guest's table alone; the runtime opened it neither for itself nor uses the number.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
         let _ = host::io::set_fd_flag(std::os::fd::AsFd::as_fd(&owned), libc::FD_CLOEXEC);
         let linux = host::fs::status_flags_from_host(flags) | abi::open::O_LARGEFILE;

@@ -9,6 +9,7 @@
  *   cli_probe env             print the environment, one variable per line
  *   cli_probe enosys          call an unimplemented syscall (io_setup) twice
  *   cli_probe stdout-closed   close fd 1, then report on fd 2 whether a write to it fails
+ *   cli_probe cat-fd N        copy descriptor N (inherited from the shell) to stdout
  *   cli_probe exec PROG ARGS  make fd 9 a copy of stdout and ignore SIGUSR1, then
  *                             execv(PROG, [PROG, ARGS...]); on failure print the error and
  *                             exit 126
@@ -60,6 +61,14 @@ int main(int argc, char **argv)
         ssize_t n = write(1, "x", 1);
         dprintf(2, "%s\n", n == -1 ? "closed" : "open");
         return 0;
+    }
+    if (!strcmp(mode, "cat-fd") && argc > 2) {
+        char buf[256];
+        ssize_t n;
+        while ((n = read(atoi(argv[2]), buf, sizeof buf)) > 0)
+            if (write(1, buf, (size_t)n) != n)
+                return 1;
+        return n == 0 ? 0 : 1;
     }
     if (!strcmp(mode, "exec") && argc > 2) {
         dup2(1, 9);
