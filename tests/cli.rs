@@ -396,7 +396,8 @@ fn a_guest_exec_of_a_host_program_is_enoexec_by_default() {
 
 #[test]
 fn with_elfuse_host_exec_the_host_program_takes_over_the_process() {
-    let script = "echo \"$@\" >&9; kill -USR1 $$; echo alive; exit 7";
+    let script =
+        "echo \"$@\" >&9; kill -USR1 $$; echo alive; grep SigIgn /proc/self/status; exit 7";
     let output = elfuse_cmd()
         .env("ELFUSE_HOST_EXEC", "1")
         .arg(probe())
@@ -406,7 +407,14 @@ fn with_elfuse_host_exec_the_host_program_takes_over_the_process() {
         .expect("run elfuse");
     let run: Run = output.into();
     // Descriptor 9 (no close-on-exec) reached the host program, and SIGUSR1 stayed ignored.
-    assert_eq!(run.stdout(), "x y z\nalive\n");
+    let stdout = run.stdout();
+    let (head, sig_ign) = stdout.split_once("SigIgn:").expect("the SigIgn line");
+    assert_eq!(head, "x y z\nalive\n");
+    // SIGUSR1 (bit 9) stays ignored; SIGPIPE (bit 12), which elfuse ignores for itself, is
+    // back to its default. (Other bits depend on what started the test.)
+    let ignored = u64::from_str_radix(sig_ign.trim(), 16).expect("a hex mask");
+    assert_eq!(ignored & (1 << 9), 1 << 9, "SigIgn {ignored:#x}");
+    assert_eq!(ignored & (1 << 12), 0, "SigIgn {ignored:#x}");
     assert_eq!(run.code(), 7, "stderr: {}", run.stderr());
 }
 

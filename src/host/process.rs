@@ -359,9 +359,14 @@ pub fn exec_host(spec: &HostExec<'_>) -> io::Error {
         let mut old_mask: libc::sigset_t = std::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_SETMASK, &mask, &mut old_mask);
         let mut old_actions = Vec::new();
-        for &sig in spec.ignored {
+        // The guest's ignored signals; SIGPIPE, which elfuse ignores for itself, returns to
+        // its default unless the guest ignores it too.
+        let settings = spec.ignored.iter().map(|&sig| (sig, libc::SIG_IGN)).chain(
+            (!spec.ignored.contains(&libc::SIGPIPE)).then_some((libc::SIGPIPE, libc::SIG_DFL)),
+        );
+        for (sig, handler) in settings {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_IGN;
+            action.sa_sigaction = handler;
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(sig, &action, &mut old) == 0 {
                 old_actions.push((sig, old));

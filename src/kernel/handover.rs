@@ -217,7 +217,12 @@ pub fn fork(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<&OwnedFd>) -
 
 /// Starts the new process, sends it the state and waits for its answer.
 fn start_child(payload: &[u8], fds: &[BorrowedFd<'_>]) -> std::io::Result<i32> {
-    let exe = std::env::current_exe()?;
+    // Linux names the running executable even after it was replaced or removed.
+    let exe = if cfg!(target_os = "linux") {
+        std::path::PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe()?
+    };
     let config = CONFIG.get();
     let mut args = vec![SUBCOMMAND.to_string()];
     if let Some(config) = config {
