@@ -439,3 +439,32 @@ fn descriptors_inherited_from_the_shell_reach_the_guest() {
     );
     assert_eq!(run.code(), 0);
 }
+
+#[test]
+fn the_trace_names_the_program_a_successful_execve_ran() {
+    let dir = scratch();
+    let trace = dir.path().join("trace");
+    let probe = probe();
+    let probe = probe.to_str().unwrap();
+    let run = elfuse(&[
+        "--trace-file",
+        trace.to_str().unwrap(),
+        probe,
+        "exec",
+        probe,
+        "exit",
+        "3",
+    ]);
+    assert_eq!(run.code(), 3, "stderr: {}", run.stderr());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(" execve("))
+        .expect("an execve line");
+    // The trace cuts strings at 32 bytes.
+    let shown = &probe[..probe.len().min(32)];
+    assert!(
+        line.contains(&format!("execve(\"{shown}")) && line.ends_with(" = 0"),
+        "{line}"
+    );
+}

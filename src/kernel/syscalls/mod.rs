@@ -327,6 +327,13 @@ pub fn sys_deliberate_enosys(ctx: &mut Ctx<'_>, _args: &[u64; 6]) -> SysResult {
 pub fn dispatch(task: &mut Task, cpu: &mut dyn CpuState) {
     let (nr, args) = cpu.syscall_args();
     let def = lookup(nr);
+    // The trace decodes arguments in the memory they were passed in, which a successful
+    // execve replaces.
+    let traced = task
+        .process
+        .tracer
+        .is_some()
+        .then(|| (task.memory.clone(), task.tid));
     let result = match def {
         Some(def) => (def.handler)(
             &mut Ctx {
@@ -348,8 +355,8 @@ pub fn dispatch(task: &mut Task, cpu: &mut dyn CpuState) {
         }
         Err(errno) => errno.as_return(),
     };
-    if let Some(tracer) = &task.process.tracer {
-        tracer.syscall(&task.memory, task.tid, nr, def, &args, ret);
+    if let (Some(tracer), Some((memory, tid))) = (&task.process.tracer, traced) {
+        tracer.syscall(&memory, tid, nr, def, &args, ret);
     }
     cpu.set_x(0, ret);
 }
