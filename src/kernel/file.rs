@@ -124,6 +124,23 @@ fn errno(err: io::Error) -> Errno {
     Errno::from(err)
 }
 
+/// Linux caps one transfer at `MAX_RW_COUNT`.
+pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
+/// One past the highest user address of arm64 Linux with 48-bit virtual addresses
+/// (`TASK_SIZE_MAX`), the limit of `access_ok`.
+const USER_SPACE_END: u64 = 1 << 48;
+
+/// How much of a `len`-byte transfer at `addr` to attempt: `EFAULT` for a range that leaves
+/// the user address space (Linux's `access_ok` on the whole request, made before the count is
+/// cut to `MAX_RW_COUNT`).
+fn transfer_len(addr: u64, len: u64) -> SysResult<u64> {
+    match addr.checked_add(len) {
+        Some(end) if end <= USER_SPACE_END => Ok(len.min(MAX_RW_COUNT)),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
 /// Runs a host call, retrying when a host signal interrupted it.
 ///
 /// Guest-visible `EINTR` comes from guest signals, which the signal layer reports separately.
@@ -295,11 +312,12 @@ impl OpenFile {
 
     // ---- reading and writing ---------------------------------------------------------------
 
-    /// `read(2)` into guest memory at `addr`.
+    /// `read(2)` into guest memory at `addr` (any `len`: it is checked and capped here).
     pub fn read(&self, mem: &GuestMemory, addr: u64, len: u64) -> SysResult<u64> {
         if self.is_path_only() || !self.readable() {
             return Err(Errno::EBADF);
         }
+        let len = transfer_len(addr, len)?;
         match &self.kind {
             FileKind::Host { fd, .. } => {
                 let fd = fd.as_fd();
@@ -311,11 +329,12 @@ impl OpenFile {
         }
     }
 
-    /// `write(2)` from guest memory at `addr`.
+    /// `write(2)` from guest memory at `addr` (any `len`: it is checked and capped here).
     pub fn write(&self, mem: &GuestMemory, addr: u64, len: u64) -> SysResult<u64> {
         if self.is_path_only() || !self.writable() {
             return Err(Errno::EBADF);
         }
+        let len = transfer_len(addr, len)?;
         match &self.kind {
             FileKind::Host { fd, .. } => {
                 let fd = fd.as_fd();
@@ -341,6 +360,7 @@ impl OpenFile {
         if self.is_path_only() || !self.readable() {
             return Err(Errno::EBADF);
         }
+        let len = transfer_len(addr, len)?;
         match &self.kind {
             FileKind::Device(device) => device_read(*device, mem, addr, len),
             _ => {
@@ -361,6 +381,7 @@ impl OpenFile {
         if self.is_path_only() || !self.writable() {
             return Err(Errno::EBADF);
         }
+        let len = transfer_len(addr, len)?;
         match &self.kind {
             FileKind::Device(Device::Full) => Err(Errno::ENOSPC),
             FileKind::Device(_) => Ok(len),

@@ -102,6 +102,13 @@ static void test_efault(void)
     CHECK_ERR(readv(fd, &iov, 1), EFAULT);
     /* A bad iovec array pointer. */
     CHECK_ERR(readv(fd, BADP, 1), EFAULT);
+    /* A count that runs past the end of the address space is refused whole, before Linux
+     * cuts counts to MAX_RW_COUNT. (The volatile keeps the compiler from judging the size.) */
+    char small[4];
+    volatile size_t huge = SIZE_MAX;
+    CHECK_ERR(read(fd, small, huge), EFAULT);
+    CHECK_ERR(write(fd, small, huge), EFAULT);
+    CHECK_ERR(pread(fd, small, huge, 0), EFAULT);
     /* Nothing was consumed or written. */
     CHECK_EQ(pos(fd), 0);
     struct stat st = {0};

@@ -16,15 +16,13 @@ use crate::kernel::abi::open as lo;
 use crate::kernel::abi::signal::SIGPIPE;
 use crate::kernel::abi::signal::code::SI_USER;
 use crate::kernel::abi::structs::Iovec;
-use crate::kernel::file::OpenFile;
+use crate::kernel::file::{MAX_RW_COUNT, OpenFile};
 use crate::kernel::process::lock;
 use crate::kernel::signal::{self, SigInfo, restart};
 use crate::kernel::task::interruptible;
 
 /// Linux's `UIO_MAXIOV`.
 const UIO_MAXIOV: u64 = 1024;
-/// Linux caps one transfer at `MAX_RW_COUNT`.
-const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
 /// A write that hit a broken pipe also raises `SIGPIPE` for the thread, as Linux's
 /// `send_sig(SIGPIPE, current, 0)` does: `SI_USER` from the writer itself.
@@ -40,26 +38,26 @@ fn pipe_check(ctx: &mut Ctx<'_>, result: SysResult) -> SysResult {
 /// `read(2)`.
 pub fn sys_read(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let file = ctx.file(a[0])?;
-    file.read(ctx.mem(), a[1], a[2].min(MAX_RW_COUNT))
+    file.read(ctx.mem(), a[1], a[2])
 }
 
 /// `write(2)`.
 pub fn sys_write(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let file = ctx.file(a[0])?;
-    let result = file.write(ctx.mem(), a[1], a[2].min(MAX_RW_COUNT));
+    let result = file.write(ctx.mem(), a[1], a[2]);
     pipe_check(ctx, result)
 }
 
 /// `pread64(2)`.
 pub fn sys_pread64(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let file = ctx.file(a[0])?;
-    file.pread(ctx.mem(), a[1], a[2].min(MAX_RW_COUNT), a[3] as i64)
+    file.pread(ctx.mem(), a[1], a[2], a[3] as i64)
 }
 
 /// `pwrite64(2)`.
 pub fn sys_pwrite64(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let file = ctx.file(a[0])?;
-    let result = file.pwrite(ctx.mem(), a[1], a[2].min(MAX_RW_COUNT), a[3] as i64);
+    let result = file.pwrite(ctx.mem(), a[1], a[2], a[3] as i64);
     pipe_check(ctx, result)
 }
 
