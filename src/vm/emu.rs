@@ -318,9 +318,10 @@ fn apply_events(
                 // The engine's TLB may still hold the old permissions, and code translated
                 // while the range was writable must not outlive a switch to executable.
                 let _ = uc.ctl_flush_tlb();
-                if prot.contains(Prot::EXEC) {
-                    let _ = uc.ctl_remove_cache(range.start, range.end);
-                }
+                // Translated code is dropped either way: code translated while the range was
+                // writable must not outlive a switch to executable, and code translated while
+                // it was executable must not keep running once it is not.
+                let _ = uc.ctl_remove_cache(range.start, range.end);
             }
             MemEvent::Invalidate { range } => {
                 let _ = uc.ctl_remove_cache(range.start, range.end);
@@ -757,5 +758,30 @@ mod tests {
             assert_eq!(vcpu.state().x(2), 0);
             assert_eq!(memory.read_val::<u64>(DATA).unwrap(), 0);
         }
+    }
+
+    /// Code that has run once stops being runnable when its page loses `PROT_EXEC`.
+    #[test]
+    fn code_that_ran_faults_once_its_page_is_not_executable() {
+        let code = [
+            0xd280_00a1, // mov x1, #5
+            0xd400_0001, // svc #0
+        ];
+        let (memory, mut vcpu) = vcpu_with(&code, RW);
+        vcpu.state().set_pc(CODE);
+        let mut recorder = Recorder::default();
+        vcpu.run(&mut recorder).unwrap();
+        assert_eq!(recorder.last, Some(VcpuExit::Syscall));
+
+        memory.protect(CODE..CODE + 0x1000, Prot::READ);
+        vcpu.state().set_pc(CODE);
+        let mut recorder = Recorder::default();
+        vcpu.run(&mut recorder).unwrap();
+        let fault = VcpuExit::MemoryFault {
+            addr: CODE,
+            access: Access::Execute,
+            unmapped: false,
+        };
+        assert_eq!(recorder.last, Some(fault));
     }
 }
