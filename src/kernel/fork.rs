@@ -167,7 +167,9 @@ fn become_child(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<OwnedFd>
 
     // The scheduler, signal forwarding and wake-ups start over for this process. Forwarded
     // signals go to the new process from the start: one sent by the parent right after the
-    // fork must not reach the parent's copy.
+    // fork must not reach the parent's copy. The vCPUs of the parent's other threads are not
+    // here to read memory events.
+    t.memory.forget_readers_after_fork();
     task::set_current(Some(shared));
     sched::reset_after_fork(process.run.clone());
     crate::kernel::set_current_process(&process);

@@ -237,6 +237,9 @@ impl EmuVcpu {
 impl Drop for EmuVcpu {
     fn drop(&mut self) {
         *self.kick.engine.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+        if let Some((memory, cursor)) = self.uc.get_data_mut().sync.take() {
+            memory.release_cursor(cursor);
+        }
     }
 }
 
@@ -277,7 +280,7 @@ fn sync_engine(uc: &mut Unicorn<'_, EmuData>) -> Result<(), String> {
         return Ok(());
     };
     let result = if memory.has_events(&cursor) {
-        let events = memory.take_events(&mut cursor, 1);
+        let events = memory.take_events(&mut cursor);
         apply_events(uc, &memory, &events)
     } else {
         Ok(())
