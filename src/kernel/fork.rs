@@ -67,9 +67,13 @@ pub fn clone_process(ctx: &mut Ctx<'_>, args: CloneArgs) -> SysResult {
         return Ok(parent_after(ctx, &args, pid, done));
     }
 
+    // Neither a forwarded host signal nor a timer signal is half handed over while the process
+    // is copied.
+    let paused_timers = ctx.process().timers.pause();
     let hand_over = host::threads::pause_forwarding();
     let forked = host::process::fork();
     drop(hand_over);
+    drop(paused_timers);
     match forked.map_err(Errno::from)? {
         host::process::Forked::Child => {
             let writer = done.map(|(_, w)| w);
