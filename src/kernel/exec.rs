@@ -246,6 +246,7 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
     task.comm = comm_of(comm);
     task.saved_mask = None;
     task.interrupted = None;
+    task.restart_block = None;
     task.exec_regs = Some(image.regs);
     task.outcome = Some(Outcome::Exec);
 }
