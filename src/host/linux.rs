@@ -34,6 +34,14 @@ pub fn clock_to_host(id: i64) -> Option<libc::clockid_t> {
     })
 }
 
+/// The host clock id of the CPU-time clock of process or thread `id` (guest ids are host ids
+/// on Linux hosts), counting Linux CPU time of kind `which` (`CPUCLOCK_*`). The caller checks
+/// that the clock exists by reading it.
+pub fn cpu_clock(id: i32, thread: bool, which: u32) -> Option<libc::clockid_t> {
+    let per_thread = if thread { 4 } else { 0 };
+    Some(((!id) << 3) | per_thread | which as libc::clockid_t)
+}
+
 /// `renameat2` with `RENAME_NOREPLACE` / `RENAME_EXCHANGE` (given as Linux values).
 pub fn renameat2(
     old_dir: RawFd,

@@ -85,6 +85,12 @@ pub fn clock_to_host(id: i64) -> Option<libc::clockid_t> {
     })
 }
 
+/// macOS has no clock ids for the CPU time of other processes or of threads other than the
+/// calling one, so there is none to give.
+pub fn cpu_clock(_id: i32, _thread: bool, _which: u32) -> Option<libc::clockid_t> {
+    None
+}
+
 /// `renameat2` through `renameatx_np`.
 pub fn renameat2(
     old_dir: RawFd,

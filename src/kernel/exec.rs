@@ -8,8 +8,9 @@
 //! to that point leaves the caller intact ([`commit`] is the point of no return): then the
 //! other threads end, handled signals return to their default action, every action's flags
 //! and mask are cleared, close-on-exec descriptors close, and the alternate signal stack,
-//! robust list and `vfork` parent are let go. The pid, the signal mask, pending signals, the
-//! working directory, umask, limits and ignored dispositions carry over.
+//! robust list, POSIX timers and `vfork` parent are let go. The pid, the signal mask, pending
+//! signals, interval timers (`alarm`), the working directory, umask, limits and ignored
+//! dispositions carry over.
 //!
 //! A program for the host itself (an ELF for the host's machine, a Mach-O file on macOS) is
 //! `ENOEXEC` unless the user set `ELFUSE_HOST_EXEC=1`: then the process becomes that host
@@ -222,7 +223,8 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
     *lock(&process.mm) = image.mm;
     *lock(&process.exec) = image.exec;
 
-    // What does not survive: close-on-exec descriptors, handlers, the vfork parent's wait.
+    // What does not survive: close-on-exec descriptors, handlers, the vfork parent's wait,
+    // POSIX timers.
     let closed = lock(&process.fds).take_cloexec();
     drop(closed);
     let child_ignored = {
@@ -236,6 +238,7 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
     });
     *lock(&process.vfork_done) = None;
     crate::kernel::handover::on_exec();
+    process.timers.on_exec();
 
     // The thread's own state.
     task.altstack = SigaltStack {
@@ -246,6 +249,7 @@ pub fn commit(task: &mut Task, image: Image, comm: &[u8]) {
     task.comm = comm_of(comm);
     task.saved_mask = None;
     task.interrupted = None;
+    task.restart_block = None;
     task.exec_regs = Some(image.regs);
     task.outcome = Some(Outcome::Exec);
 }

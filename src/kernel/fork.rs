@@ -67,9 +67,13 @@ pub fn clone_process(ctx: &mut Ctx<'_>, args: CloneArgs) -> SysResult {
         return Ok(parent_after(ctx, &args, pid, done));
     }
 
+    // Neither a forwarded host signal nor a timer signal is half handed over while the process
+    // is copied.
+    let paused_timers = ctx.process().timers.pause();
     let hand_over = host::threads::pause_forwarding();
     let forked = host::process::fork();
     drop(hand_over);
+    drop(paused_timers);
     match forked.map_err(Errno::from)? {
         host::process::Forked::Child => {
             let writer = done.map(|(_, w)| w);
@@ -167,7 +171,9 @@ fn become_child(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<OwnedFd>
 
     // The scheduler, signal forwarding and wake-ups start over for this process. Forwarded
     // signals go to the new process from the start: one sent by the parent right after the
-    // fork must not reach the parent's copy.
+    // fork must not reach the parent's copy. The vCPUs of the parent's other threads are not
+    // here to read memory events.
+    t.memory.forget_readers_after_fork();
     task::set_current(Some(shared));
     sched::reset_after_fork(process.run.clone());
     crate::kernel::set_current_process(&process);

@@ -20,6 +20,7 @@ pub mod signal;
 pub mod syscalls;
 pub mod task;
 pub mod thread;
+pub mod timer;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;

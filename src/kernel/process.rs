@@ -16,6 +16,7 @@ use crate::kernel::mm::{Brk, Layout};
 use crate::kernel::sched::{Housekeeper, RunLock};
 use crate::kernel::signal::{SigInfo, SigQueue};
 use crate::kernel::task::{ExitStatus, TaskShared};
+use crate::kernel::timer::Timers;
 use crate::trace::Tracer;
 use crate::vm::memory::GuestMemory;
 use crate::vm::{Backend, HwCaps};
@@ -175,6 +176,8 @@ pub struct Process {
     pub futexes: FutexTable,
     /// A `vfork` child's end of the pipe its parent waits on; dropped at `execve` or exit.
     pub vfork_done: Mutex<Option<OwnedFd>>,
+    /// Interval and POSIX timers (a new process, forked or not, has none).
+    pub timers: Timers,
 }
 
 /// The parts of a new process that differ from one start to another.
@@ -226,6 +229,7 @@ impl Process {
             tracer: init.tracer,
             futexes: FutexTable::default(),
             vfork_done: Mutex::new(None),
+            timers: Timers::new(),
         })
     }
 

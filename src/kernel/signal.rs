@@ -51,6 +51,16 @@ impl SigInfo {
         }
     }
 
+    /// A signal the kernel raises itself (`SI_KERNEL`: an interval timer's).
+    pub fn kernel(signo: u32) -> SigInfo {
+        SigInfo {
+            signo,
+            code: sig::code::SI_KERNEL,
+            errno: 0,
+            fields: [0; 4],
+        }
+    }
+
     /// A signal forwarded from the host, with the origin the host reported.
     pub fn from_host(signal: HostSignal) -> SigInfo {
         let ids = |pid: i32, uid: u32| u64::from(pid as u32) | (u64::from(uid) << 32);
@@ -226,6 +236,11 @@ impl SigQueue {
         info
     }
 
+    /// The queued instance `matches` picks, to change in place (a timer's one signal).
+    pub fn find_mut(&mut self, matches: impl Fn(&SigInfo) -> bool) -> Option<&mut SigInfo> {
+        self.queue.iter_mut().find(|info| matches(info))
+    }
+
     /// Removes every instance of `signo` (it became ignored).
     pub fn discard(&mut self, signo: u32) {
         self.queue.retain(|i| i.signo != signo);
@@ -270,8 +285,19 @@ pub fn force_synchronous(task: &mut Task, cpu: &mut dyn CpuState, info: SigInfo)
     deliver_pending(task, cpu);
 }
 
-/// Takes the next deliverable signal for `task`, from its own queue first.
+/// Takes the next deliverable signal for `task`, from its own queue first, dropping the stale
+/// signals of timers.
 fn take_next(task: &Task) -> Option<SigInfo> {
+    loop {
+        let mut info = take_queued(task)?;
+        if task.process.timers.on_dequeue(&mut info) {
+            return Some(info);
+        }
+    }
+}
+
+/// Takes the next deliverable queued signal for `task`, from its own queue first.
+fn take_queued(task: &Task) -> Option<SigInfo> {
     let allowed = !task.sigmask();
     let mut own = lock(&task.shared.pending);
     if let Some(signo) = own.next(allowed) {

@@ -237,6 +237,9 @@ impl EmuVcpu {
 impl Drop for EmuVcpu {
     fn drop(&mut self) {
         *self.kick.engine.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+        if let Some((memory, cursor)) = self.uc.get_data_mut().sync.take() {
+            memory.release_cursor(cursor);
+        }
     }
 }
 
@@ -277,7 +280,7 @@ fn sync_engine(uc: &mut Unicorn<'_, EmuData>) -> Result<(), String> {
         return Ok(());
     };
     let result = if memory.has_events(&cursor) {
-        let events = memory.take_events(&mut cursor, 1);
+        let events = memory.take_events(&mut cursor);
         apply_events(uc, &memory, &events)
     } else {
         Ok(())
@@ -728,6 +731,67 @@ mod tests {
             DATA + 0x100,
             "ldr ran an odd number of extra times"
         );
+    }
+
+    /// Regression: unicorn did not synchronise the PC at the first stop after the runtime had
+    /// written it, so a kick after a signal handler was entered or a syscall restarted (both
+    /// write the PC from the syscall hook) resumed the guest at that old PC with newer
+    /// registers once the code ran in chained blocks that never store the PC.
+    #[test]
+    fn a_kick_after_the_runtime_set_the_pc_stops_at_the_current_instruction() {
+        const ROUNDS: u64 = 20_000_000;
+        let code = [
+            0xd400_0001, //        svc #0: the handler moves the PC to `entry`
+            0xd420_0000, //        brk #0: skipped
+            0x9100_0463, // entry: add x3, x3, #1
+            0xf100_0442, // loop:  subs x2, x2, #1
+            0x54ff_ffe1, //        b.ne loop
+            0xd400_0001, //        svc #0: a second pass through the now chained blocks
+        ];
+        let (_memory, mut vcpu) = vcpu_with(&code, RW);
+        vcpu.state().set_x(2, ROUNDS);
+        vcpu.state().set_pc(CODE);
+
+        /// Jumps to `entry` at the first two syscalls, stops at the third.
+        #[derive(Default)]
+        struct Jumper {
+            syscalls: u32,
+            interruptions: u64,
+        }
+        impl ExitHandler for Jumper {
+            fn on_exit(&mut self, cpu: &mut dyn CpuState, exit: VcpuExit) -> Resume {
+                match exit {
+                    VcpuExit::Interrupted => self.interruptions += 1,
+                    VcpuExit::Syscall if self.syscalls < 2 => {
+                        self.syscalls += 1;
+                        cpu.set_x(2, ROUNDS);
+                        cpu.set_pc(CODE + 8);
+                    }
+                    _ => return Resume::Stop,
+                }
+                Resume::Continue
+            }
+        }
+
+        let done = Arc::new(AtomicBool::new(false));
+        let kicker = {
+            let (handle, done) = (vcpu.handle(), done.clone());
+            thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    handle.kick();
+                    thread::sleep(Duration::from_micros(50));
+                }
+            })
+        };
+        let mut jumper = Jumper::default();
+        vcpu.run(&mut jumper).unwrap();
+        done.store(true, Ordering::Relaxed);
+        kicker.join().unwrap();
+
+        assert!(jumper.interruptions > 1, "too few kicks landed");
+        assert_eq!(vcpu.state().x(3), 2, "the code at the written PC ran again");
+        assert_eq!(vcpu.state().x(2), 0);
+        assert_eq!(vcpu.state().pc(), CODE + 24);
     }
 
     /// A store to a read-only or unmapped page stops on the store itself: it writes nothing

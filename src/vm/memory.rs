@@ -15,6 +15,7 @@
 //! A `MAP_SHARED` file mapping whose file is truncated by someone else while mapped makes a
 //! runtime access past the new end of file fault on the host, as it would for any process.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -44,11 +45,61 @@ struct EventLog {
     /// Sequence number of `events[0]`.
     first: u64,
     events: Vec<MemEvent>,
+    /// The position of every live reader, by reader id.
+    readers: BTreeMap<u64, u64>,
+    /// The id the next reader gets.
+    next_reader: u64,
+    /// In a forked child: the readers registered before the fork are gone, all but the one of
+    /// the thread that forked, which re-registers when it next reads. Until then no event past
+    /// `floor` is dropped.
+    fork_floor: Option<ForkFloor>,
 }
 
-/// A reader's position in the event log.
+/// What a forked child keeps of its parent's readers (see [`EventLog::fork_floor`]).
+#[derive(Clone, Copy, Debug)]
+struct ForkFloor {
+    /// Readers with a smaller id were registered before the fork.
+    first_new_reader: u64,
+    /// The slowest position among them.
+    floor: u64,
+}
+
+impl EventLog {
+    /// The sequence number of the next event.
+    fn head(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+
+    /// A new reader positioned at the head.
+    fn register(&mut self) -> MemCursor {
+        let cursor = MemCursor {
+            id: self.next_reader,
+            next: self.head(),
+        };
+        self.next_reader += 1;
+        self.readers.insert(cursor.id, cursor.next);
+        cursor
+    }
+
+    /// Drops the events every reader has seen.
+    fn trim(&mut self) {
+        let mut keep_from = self.readers.values().copied().min().unwrap_or(self.head());
+        if let Some(fork) = self.fork_floor {
+            keep_from = keep_from.min(fork.floor);
+        }
+        let seen = keep_from.saturating_sub(self.first) as usize;
+        if seen > 0 {
+            self.events.drain(..seen.min(self.events.len()));
+            self.first += seen as u64;
+        }
+    }
+}
+
+/// A reader's position in the event log. Each one keeps the events it has not seen alive, so
+/// a reader that goes away must be given back ([`GuestMemory::release_cursor`]).
 #[derive(Debug)]
 pub struct MemCursor {
+    id: u64,
     next: u64,
 }
 
@@ -181,21 +232,25 @@ impl GuestMemory {
     // ---- the event log ---------------------------------------------------------------------
 
     fn push(&self, event: MemEvent) {
-        let mut log = self
-            .log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut log = self.log();
         log.events.push(event);
-        self.head
-            .store(log.first + log.events.len() as u64, Ordering::Release);
+        self.head.store(log.head(), Ordering::Release);
+        if log.readers.is_empty() {
+            // Nobody to tell (no vCPU yet): the event is dropped at once.
+            log.trim();
+        }
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, EventLog> {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A cursor that starts after every event so far.
     pub fn cursor(&self) -> MemCursor {
         let _vmas = self.vmas();
-        MemCursor {
-            next: self.head.load(Ordering::Acquire),
-        }
+        self.log().register()
     }
 
     /// The current mappings and a cursor positioned just after them, taken together: a new
@@ -206,12 +261,7 @@ impl GuestMemory {
             .iter()
             .map(|vma| (vma.start..vma.end, vma.effective_prot()))
             .collect();
-        (
-            list,
-            MemCursor {
-                next: self.head.load(Ordering::Acquire),
-            },
-        )
+        (list, self.log().register())
     }
 
     /// Whether events have arrived since `cursor` (one atomic load).
@@ -219,27 +269,50 @@ impl GuestMemory {
         self.head.load(Ordering::Acquire) != cursor.next
     }
 
-    /// The events a reader at `cursor` has not seen; advances the cursor.
-    ///
-    /// Events every reader has seen are dropped; `readers` is the number of live cursors the
-    /// caller tracks. With a single reader the log never grows past one syscall's events.
-    pub fn take_events(&self, cursor: &mut MemCursor, readers: usize) -> Vec<MemEvent> {
-        let mut log = self
-            .log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// The events a reader at `cursor` has not seen; advances the cursor. Events every live
+    /// reader has seen are dropped.
+    pub fn take_events(&self, cursor: &mut MemCursor) -> Vec<MemEvent> {
+        let mut log = self.log();
         let skip = cursor.next.saturating_sub(log.first) as usize;
         let events = log
             .events
             .get(skip..)
             .map(<[MemEvent]>::to_vec)
             .unwrap_or_default();
-        cursor.next = log.first + log.events.len() as u64;
-        if readers <= 1 {
-            log.first = cursor.next;
-            log.events.clear();
+        cursor.next = log.head();
+        log.readers.insert(cursor.id, cursor.next);
+        if log
+            .fork_floor
+            .is_some_and(|fork| cursor.id < fork.first_new_reader)
+        {
+            // The forking thread's reader is back: the parent's others will never read.
+            log.fork_floor = None;
         }
+        log.trim();
         events
+    }
+
+    /// Forgets a reader that will read no more (its vCPU is gone).
+    pub fn release_cursor(&self, cursor: MemCursor) {
+        let mut log = self.log();
+        log.readers.remove(&cursor.id);
+        log.trim();
+    }
+
+    /// In a forked child: the readers of the parent's other threads will never read again.
+    /// Only the forking thread's remains, and it has not read since the fork; it is known
+    /// again when it next does.
+    pub fn forget_readers_after_fork(&self) {
+        let mut log = self.log();
+        let mut floor = log.readers.values().copied().min().unwrap_or(log.head());
+        if let Some(fork) = log.fork_floor {
+            floor = floor.min(fork.floor);
+        }
+        log.fork_floor = Some(ForkFloor {
+            first_new_reader: log.next_reader,
+            floor,
+        });
+        log.readers.clear();
     }
 
     // ---- checked accessors -----------------------------------------------------------------
@@ -501,6 +574,10 @@ mod tests {
         );
     }
 
+    fn lock_log(mem: &GuestMemory) -> std::sync::MutexGuard<'_, EventLog> {
+        mem.log()
+    }
+
     #[test]
     fn event_log_replays_changes_in_order_and_trims() {
         let mem = memory();
@@ -509,7 +586,7 @@ mod tests {
         mem.map(Vma::anonymous(0x10000..0x12000, RW));
         mem.protect(0x10000..0x11000, Prot::READ);
         assert!(mem.has_events(&cursor));
-        let events = mem.take_events(&mut cursor, 1);
+        let events = mem.take_events(&mut cursor);
         assert_eq!(
             events,
             vec![
@@ -524,7 +601,46 @@ mod tests {
             ]
         );
         assert!(!mem.has_events(&cursor));
-        assert!(mem.take_events(&mut cursor, 1).is_empty());
+        assert!(mem.take_events(&mut cursor).is_empty());
+    }
+
+    /// Regression: every engine passed a reader count of one, so the first engine to replay
+    /// the log emptied it and the others never mapped what another thread had mapped.
+    #[test]
+    fn each_reader_sees_every_event_whoever_reads_first() {
+        let mem = memory();
+        let mut first = mem.cursor();
+        let mut second = mem.cursor();
+        mem.map(Vma::anonymous(0x10000..0x12000, RW));
+        assert_eq!(mem.take_events(&mut first).len(), 1);
+        assert_eq!(mem.take_events(&mut second).len(), 1);
+        // Seen by both: gone.
+        assert!(lock_log(&mem).events.is_empty());
+
+        // A released reader holds nothing back.
+        mem.protect(0x10000..0x11000, Prot::READ);
+        mem.release_cursor(second);
+        assert_eq!(mem.take_events(&mut first).len(), 1);
+        assert!(lock_log(&mem).events.is_empty());
+    }
+
+    #[test]
+    fn a_forked_child_keeps_events_for_the_forking_reader_only() {
+        let mem = memory();
+        let mut forking = mem.cursor();
+        let mut other = mem.cursor();
+        mem.map(Vma::anonymous(0x10000..0x12000, RW));
+        assert_eq!(mem.take_events(&mut other).len(), 1);
+
+        mem.forget_readers_after_fork();
+        // A reader created in the child does not let the forking one miss the map.
+        let mut new = mem.cursor();
+        mem.protect(0x10000..0x11000, Prot::READ);
+        assert_eq!(mem.take_events(&mut new).len(), 1);
+        assert_eq!(mem.take_events(&mut forking).len(), 2);
+        // The parent's other reader is forgotten: nothing waits for it.
+        assert_eq!(mem.take_events(&mut new).len(), 0);
+        assert!(lock_log(&mem).events.is_empty());
     }
 
     #[test]
@@ -535,7 +651,7 @@ mod tests {
         let mut cursor = mem.cursor();
         mem.write(0x10000, &[0xd5, 0x03, 0x20, 0x1f]).unwrap();
         assert_eq!(
-            mem.take_events(&mut cursor, 1),
+            mem.take_events(&mut cursor),
             vec![MemEvent::Invalidate {
                 range: 0x10000..0x10004
             }]

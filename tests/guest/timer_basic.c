@@ -1,14 +1,18 @@
 /*
  * timer_basic: interval timers and POSIX per-process timers.
  * Man pages: alarm(2), setitimer(2) (getitimer), timer_create(2), timer_settime(2)
- * (timer_gettime), timer_getoverrun(2), timer_delete(2), sigevent(7), signal(7), fork(2).
+ * (timer_gettime), timer_getoverrun(2), timer_delete(2), nanosleep(2), clock_nanosleep(2),
+ * restart_syscall(2), sigevent(7), signal(7), fork(2).
  *
  * Covers: alarm's return value (remaining seconds, rounded) and SIGALRM after 1 s with
  * si_code SI_KERNEL; ITIMER_REAL one-shot and periodic (three expirations no sooner than
  * 300 ms at a 100 ms period, and no more than the elapsed time allows), getitimer's
  * remaining time and interval, setitimer's old value and EINVAL cases; ITIMER_VIRTUAL and
  * ITIMER_PROF firing while the process spins without system calls, after the CPU time asked
- * for; SIGALRM interrupting a syscall-free busy loop; POSIX timers with SIGEV_SIGNAL
+ * for; SIGALRM interrupting a syscall-free busy loop; sleeps cut short by a handler (EINTR
+ * even with SA_RESTART, the time left for relative sleeps only), not ended by a blocked
+ * signal or by one that runs no handler (they go on to their end), and not keeping other
+ * threads from running; a sleep on the process CPU clock; POSIX timers with SIGEV_SIGNAL
  * (SI_TIMER, si_value), relative, absolute (TIMER_ABSTIME, also already past) and
  * CLOCK_REALTIME arming, timer_gettime, the old value from timer_settime, overruns counted
  * while the signal is blocked (si_overrun and timer_getoverrun), SIGEV_NONE, SIGEV_THREAD,
@@ -230,6 +234,130 @@ static void test_busy_loop_alarm(void)
     CHECK_EQ(rec_count, 1);
     CHECK(el >= 50 * MS);
     signal(SIGALRM, SIG_DFL);
+}
+
+/* A relative sleep cut short by a handler fails with EINTR, SA_RESTART or not (signal(7)),
+ * and reports the time it had left; an absolute one reports nothing. */
+static void test_sleep_interrupted(void)
+{
+    set_handler(SIGALRM); /* with SA_RESTART */
+    struct itimerval soon = {{0, 0}, {0, 100000}};
+
+    reset_record();
+    struct timespec req = {2, 0}, rem = {-1, -1};
+    long long t0 = now_ns(CLOCK_MONOTONIC);
+    CHECK_OK(setitimer(ITIMER_REAL, &soon, NULL));
+    CHECK_ERR(nanosleep(&req, &rem), EINTR);
+    long long el = now_ns(CLOCK_MONOTONIC) - t0;
+    CHECK_EQ(rec_count, 1);
+    CHECK(el >= 100 * MS && el < 1900 * MS);
+    CHECK(ts_ns(rem) >= 2 * NSEC - el && ts_ns(rem) < 1950 * MS);
+    CHECK(rem.tv_nsec >= 0 && rem.tv_nsec < NSEC);
+
+    reset_record();
+    rem.tv_sec = rem.tv_nsec = -1;
+    t0 = now_ns(CLOCK_MONOTONIC);
+    CHECK_OK(setitimer(ITIMER_REAL, &soon, NULL));
+    CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &req, &rem), EINTR);
+    el = now_ns(CLOCK_MONOTONIC) - t0;
+    CHECK_EQ(rec_count, 1);
+    CHECK(ts_ns(rem) >= 2 * NSEC - el && ts_ns(rem) < 1950 * MS);
+
+    /* The same on CLOCK_REALTIME. */
+    reset_record();
+    rem.tv_sec = rem.tv_nsec = -1;
+    CHECK_OK(setitimer(ITIMER_REAL, &soon, NULL));
+    CHECK_EQ(clock_nanosleep(CLOCK_REALTIME, 0, &req, &rem), EINTR);
+    CHECK_EQ(rec_count, 1);
+    CHECK(ts_ns(rem) > 0 && ts_ns(rem) < 1950 * MS);
+
+    /* Absolute: EINTR too, and the remaining time is left alone. */
+    reset_record();
+    struct timespec until = ns_ts(now_ns(CLOCK_MONOTONIC) + 2 * NSEC);
+    rem.tv_sec = 77;
+    rem.tv_nsec = 0;
+    CHECK_OK(setitimer(ITIMER_REAL, &soon, NULL));
+    CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, &rem), EINTR);
+    CHECK_EQ(rec_count, 1);
+    CHECK(now_ns(CLOCK_MONOTONIC) < ts_ns(until));
+    CHECK_EQ(rem.tv_sec, 77);
+
+    /* A signal blocked during the sleep does not end it. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGALRM);
+    CHECK_OK(sigprocmask(SIG_BLOCK, &block, &old));
+    reset_record();
+    struct timespec short_req = {0, 300 * MS};
+    t0 = now_ns(CLOCK_MONOTONIC);
+    CHECK_OK(setitimer(ITIMER_REAL, &soon, NULL));
+    CHECK_OK(nanosleep(&short_req, NULL));
+    CHECK(now_ns(CLOCK_MONOTONIC) - t0 >= 300 * MS);
+    CHECK_EQ(rec_count, 0);
+    CHECK_OK(sigprocmask(SIG_SETMASK, &old, NULL)); /* the pending SIGALRM runs now */
+    CHECK_EQ(rec_count, 1);
+    signal(SIGALRM, SIG_DFL);
+
+    /* A signal that runs no handler (SIGCONT's default action) does not cut a sleep short:
+     * it goes on to its end and succeeds. */
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGCONT;
+    timer_t t;
+    CHECK_OK(timer_create(CLOCK_MONOTONIC, &sev, &t));
+    struct itimerspec in50 = {{0, 0}, {0, 50 * MS}};
+    CHECK_OK(timer_settime(t, 0, &in50, NULL));
+    t0 = now_ns(CLOCK_MONOTONIC);
+    CHECK_OK(nanosleep(&short_req, NULL));
+    CHECK(now_ns(CLOCK_MONOTONIC) - t0 >= 300 * MS);
+    CHECK_OK(timer_settime(t, 0, &in50, NULL));
+    t0 = now_ns(CLOCK_MONOTONIC);
+    CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &short_req, NULL), 0);
+    CHECK(now_ns(CLOCK_MONOTONIC) - t0 >= 300 * MS);
+    CHECK_OK(timer_settime(t, 0, &in50, NULL));
+    struct timespec abs_until = ns_ts(now_ns(CLOCK_MONOTONIC) + 300 * MS);
+    CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &abs_until, NULL), 0);
+    CHECK(now_ns(CLOCK_MONOTONIC) >= ts_ns(abs_until));
+    CHECK_OK(timer_delete(t));
+}
+
+static volatile unsigned long spins;
+static volatile int spin_stop;
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    while (!spin_stop)
+        spins++;
+    return NULL;
+}
+
+/* A sleeping thread does not keep the others from running, and a sleep on the process CPU
+ * clock ends once they have used that much CPU time. */
+static void test_sleep_lets_threads_run(void)
+{
+    pthread_t th;
+    spins = 0;
+    spin_stop = 0;
+    CHECK_EQ(pthread_create(&th, NULL, spinner, NULL), 0);
+    while (spins == 0)
+        sched_yield();
+
+    unsigned long before = spins;
+    struct timespec req = {0, 100 * MS};
+    CHECK_OK(nanosleep(&req, NULL));
+    CHECK(spins > before);
+
+    before = spins;
+    long long cpu0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    req.tv_nsec = 50 * MS;
+    CHECK_EQ(clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, 0, &req, NULL), 0);
+    CHECK(now_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0 >= 50 * MS);
+    CHECK(spins > before);
+
+    spin_stop = 1;
+    CHECK_EQ(pthread_join(th, NULL), 0);
 }
 
 static void test_posix_timer(void)
@@ -514,6 +642,8 @@ int main(void)
     test_itimer_real();
     test_itimer_cpu();
     test_busy_loop_alarm();
+    test_sleep_interrupted();
+    test_sleep_lets_threads_run();
     test_posix_timer();
     test_realtime_and_none();
     test_sigev_thread();

@@ -53,6 +53,17 @@ const FIXES: &[Fix] = &[
                   return;\n",
         count: 1,
     },
+    // A PC written through the API is honoured once, by the exit it forces, not at some later
+    // stop. Upstream clears the flag that keeps an exit from restoring the PC only when a
+    // block-start stop check consumes it; when the forced exit left another way (the write was
+    // made in an interrupt hook) the flag survived, and the next asynchronous stop left the
+    // stale written PC in place of the real one.
+    Fix {
+        file: "qemu/softmmu/cpus.c",
+        find: "            uc->quit_request = false;\n",
+        replace: "            uc->quit_request = false;\n            uc->skip_sync_pc_on_exit = false;\n",
+        count: 1,
+    },
     // A written page that is not executable leaves the slow store path after its first write.
     // Upstream keeps every page the CPU may fetch from on the slow path, and with the guest
     // MMU off that is every page; only executable pages can hold translated code that a store

@@ -341,6 +341,21 @@ pub mod clock {
     pub const TIMER_ABSTIME: u64 = 1;
 }
 
+/// Interval timers (`setitimer`) and POSIX timer notification (`struct sigevent`).
+pub mod timer {
+    pub const ITIMER_REAL: i32 = 0;
+    pub const ITIMER_VIRTUAL: i32 = 1;
+    pub const ITIMER_PROF: i32 = 2;
+    pub const SIGEV_SIGNAL: i32 = 0;
+    pub const SIGEV_NONE: i32 = 1;
+    pub const SIGEV_THREAD: i32 = 2;
+    pub const SIGEV_THREAD_ID: i32 = 4;
+    /// The kind of CPU time a CPU clock id counts (its low two bits).
+    pub const CPUCLOCK_PROF: u32 = 0;
+    pub const CPUCLOCK_VIRT: u32 = 1;
+    pub const CPUCLOCK_SCHED: u32 = 2;
+}
+
 /// Terminal and generic `ioctl` requests.
 pub mod ioctl {
     pub const TCGETS: u64 = 0x5401;

@@ -26,6 +26,39 @@ pub struct Timeval {
     pub tv_usec: i64,
 }
 
+/// `struct itimerval` (`getitimer`, `setitimer`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Itimerval {
+    /// The period; zero for a one-shot timer.
+    pub it_interval: Timeval,
+    /// The time to the next expiry; zero when disarmed.
+    pub it_value: Timeval,
+}
+
+/// `struct itimerspec` (`timer_settime`, `timer_gettime`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Itimerspec {
+    /// The period; zero for a one-shot timer.
+    pub it_interval: Timespec,
+    /// The (relative or absolute) time of the next expiry; zero when disarmed.
+    pub it_value: Timespec,
+}
+
+/// `struct sigevent` (64 bytes), with the union read as the thread id of `SIGEV_THREAD_ID`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Sigevent {
+    /// `sigev_value`, passed back in `si_value`.
+    pub sigev_value: u64,
+    pub sigev_signo: i32,
+    pub sigev_notify: i32,
+    /// `sigev_notify_thread_id` (the union's first word).
+    pub sigev_notify_thread_id: i32,
+    pub __pad: [i32; 11],
+}
+
 /// `struct timezone`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -326,5 +359,12 @@ mod tests {
         assert_eq!(size_of::<Dirent64Head>(), 24);
         assert_eq!(size_of::<RobustListHead>(), 24);
         assert_eq!(size_of::<FutexWaitv>(), 24);
+    }
+
+    #[test]
+    fn timer_structs_match_the_aarch64_headers() {
+        assert_eq!(size_of::<Itimerval>(), 32);
+        assert_eq!(size_of::<Itimerspec>(), 32);
+        assert_eq!(size_of::<Sigevent>(), 64);
     }
 }

@@ -22,6 +22,7 @@ mod signal;
 mod system;
 pub(crate) mod thread;
 mod time;
+mod timer;
 mod wait;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,6 +182,13 @@ syscall_table! {
     99 set_robust_list(Hex, Uint) -> Int = process::sys_set_robust_list;
     100 get_robust_list(Int, Hex, Hex) -> Int = process::sys_get_robust_list;
     101 nanosleep(Hex, Hex) -> Int = time::sys_nanosleep;
+    102 getitimer(Int, Hex) -> Int = timer::sys_getitimer;
+    103 setitimer(Int, Hex, Hex) -> Int = timer::sys_setitimer;
+    107 timer_create(Clock, Hex, Hex) -> Int = timer::sys_timer_create;
+    108 timer_gettime(Int, Hex) -> Int = timer::sys_timer_gettime;
+    109 timer_getoverrun(Int) -> Int = timer::sys_timer_getoverrun;
+    110 timer_settime(Int, Int, Hex, Hex) -> Int = timer::sys_timer_settime;
+    111 timer_delete(Int) -> Int = timer::sys_timer_delete;
     112 clock_settime(Clock, Hex) -> Int = time::sys_clock_settime;
     113 clock_gettime(Clock, Hex) -> Int = time::sys_clock_gettime;
     114 clock_getres(Clock, Hex) -> Int = time::sys_clock_getres;

@@ -181,7 +181,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     // While waiting, the signals of `set` are unblocked so a sender wakes this thread, but
     // they are taken here, not delivered to a handler.
     let old = ctx.task.sigmask();
-    let take = |ctx: &Ctx<'_>| -> Option<SigInfo> {
+    let take_queued = |ctx: &Ctx<'_>| -> Option<SigInfo> {
         let mut own = lock(&ctx.task.shared.pending);
         if let Some(signo) = own.next(set) {
             return own.take(signo);
@@ -190,6 +190,15 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         let mut shared = lock(&ctx.process().pending);
         let signo = shared.next(set)?;
         shared.take(signo)
+    };
+    // A timer's stale signal is dropped when taken.
+    let take = |ctx: &Ctx<'_>| -> Option<SigInfo> {
+        loop {
+            let mut info = take_queued(ctx)?;
+            if ctx.process().timers.on_dequeue(&mut info) {
+                return Some(info);
+            }
+        }
     };
     let info = match take(ctx) {
         Some(info) => info,

@@ -1,13 +1,18 @@
 //! Clocks and sleeping: `clock_gettime(2)`, `clock_getres(2)`, `gettimeofday(2)`,
 //! `nanosleep(2)`, `clock_nanosleep(2)` and `times(2)`.
-
-use std::time::Duration;
+//!
+//! Sleeps wait on the calling thread's wake-ups with the run lock released, so other guest
+//! threads run meanwhile and a signal for the thread ends the wait at once (the clocks and the
+//! waiting are [`crate::kernel::timer`]'s).
 
 use super::Ctx;
 use crate::host;
 use crate::kernel::abi::clock as lc;
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::structs::{Timespec, Timeval, Timezone, Tms};
+use crate::kernel::signal::restart;
+use crate::kernel::task::Task;
+use crate::kernel::timer::{self, Clock, ClockName, Woken};
 
 /// Clock ticks per second (`AT_CLKTCK`, `sysconf(_SC_CLK_TCK)`).
 pub const CLK_TCK: i64 = 100;
@@ -123,53 +128,81 @@ pub fn sys_gettimeofday(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Sleeps for `duration`.
-fn sleep(duration: Duration) {
-    std::thread::sleep(duration);
-}
-
-/// `nanosleep(2)`.
+/// `nanosleep(2)`: a relative sleep on `CLOCK_MONOTONIC`, interrupted by signals (see
+/// [`sleep_for`]).
 pub fn sys_nanosleep(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
-    let ts = read_timespec(ctx, a[0])?;
-    sleep(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
-    Ok(0)
+    let ns = read_sleep(ctx, a[0])?;
+    sleep_for(ctx, timer::monotonic(), ns, a[1])
 }
 
-/// `clock_nanosleep(2)`.
+/// `clock_nanosleep(2)`: a relative or (`TIMER_ABSTIME`) absolute sleep on `clock`. The checks
+/// come in Linux's order: the clock id (`EINVAL` if unknown, `EOPNOTSUPP` for a clock without
+/// sleeps), the request (`EFAULT`, `EINVAL`), then what the clock allows (`EPERM` for the alarm
+/// clocks, `EINVAL` for the caller's own thread CPU clock). Other flag bits are ignored.
 pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
-    let id = a[0] as u32 as i32 as i64;
-    match id {
-        lc::CLOCK_REALTIME | lc::CLOCK_MONOTONIC | lc::CLOCK_BOOTTIME | lc::CLOCK_TAI => {}
-        // Waking a suspended system needs CAP_WAKE_ALARM.
-        lc::CLOCK_REALTIME_ALARM | lc::CLOCK_BOOTTIME_ALARM => return Err(Errno::EPERM),
-        lc::CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EOPNOTSUPP),
-        lc::CLOCK_PROCESS_CPUTIME_ID => {}
-        _ => return Err(Errno::EINVAL),
+    let name = timer::name_clock(a[0]).ok_or(Errno::EINVAL)?;
+    // CLOCK_THREAD_CPUTIME_ID has no sleep at all; the same clock encoded as a CPU clock id
+    // (below) has one that refuses the caller's own thread.
+    if name == ClockName::Untimed || a[0] as u32 as i32 as i64 == lc::CLOCK_THREAD_CPUTIME_ID {
+        return Err(Errno::EOPNOTSUPP);
     }
-    let clock = host_clock(ctx, a[0])?;
-    let ts = read_timespec(ctx, a[2])?;
+    let ns = read_sleep(ctx, a[2])?;
     let absolute = a[1] as u32 as u64 & lc::TIMER_ABSTIME != 0;
-    let target = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-    let now = || {
-        host::clock_gettime(clock)
-            .map(|(s, n)| Duration::new(s.max(0) as u64, n as u32))
-            .unwrap_or_default()
+
+    let clock = match name {
+        ClockName::Wall(linux) => timer::wall_clock(linux, !absolute)?,
+        ClockName::Alarm => return Err(Errno::EPERM),
+        ClockName::Cpu { id, thread, which } => {
+            if thread && (id == 0 || id == ctx.task.tid) {
+                return Err(Errno::EINVAL);
+            }
+            let process = ctx.process().clone();
+            timer::cpu_clock(&process, ctx.task.tid, id, thread, which)?
+        }
+        ClockName::Untimed => return Err(Errno::EOPNOTSUPP),
     };
-    let deadline = if absolute { target } else { now() + target };
-    if id == lc::CLOCK_PROCESS_CPUTIME_ID {
-        // CPU time only advances while some thread runs; poll it.
-        while now() < deadline {
-            sleep(Duration::from_millis(1));
-        }
-        return Ok(0);
+    if absolute {
+        return match timer::sleep_until(&ctx.task.shared, clock, ns) {
+            Woken::Elapsed => Ok(0),
+            Woken::Interrupted { .. } => Err(restart::ERESTARTNOHAND),
+        };
     }
-    loop {
-        let current = now();
-        if current >= deadline {
-            return Ok(0);
-        }
-        sleep(deadline - current);
+    sleep_for(ctx, clock, ns, a[3])
+}
+
+/// The request of a sleep in nanoseconds: `EFAULT` for a bad pointer, `EINVAL` for a negative
+/// time or nanoseconds out of range.
+fn read_sleep(ctx: &Ctx<'_>, addr: u64) -> SysResult<u64> {
+    let ts: Timespec = ctx.mem().read_val(addr)?;
+    timer::ns_from_timespec(ts.tv_sec, ts.tv_nsec).ok_or(Errno::EINVAL)
+}
+
+/// A relative sleep of `ns` nanoseconds on `clock`, the time left written to `rmtp` (if not
+/// null) when a signal interrupts it.
+fn sleep_for(ctx: &mut Ctx<'_>, clock: Clock, ns: u64, rmtp: u64) -> SysResult {
+    let now = clock.now().ok_or(Errno::EINVAL)?;
+    let deadline = now.saturating_add(ns).min(timer::KTIME_MAX);
+    let rmtp = (rmtp != 0).then_some(rmtp);
+    sleep_rest(ctx.task, clock, deadline, rmtp)
+}
+
+/// Sleeps until `deadline` on `clock` for a relative sleep, first run or restarted. As on
+/// Linux, an interrupted sleep writes the time left to `rmtp` and returns
+/// `ERESTART_RESTARTBLOCK`: `EINTR` if a handler runs (even with `SA_RESTART`), else the sleep
+/// goes on through `restart_syscall` to the same deadline.
+fn sleep_rest(task: &mut Task, clock: Clock, deadline: u64, rmtp: Option<u64>) -> SysResult {
+    let remaining = match timer::sleep_until(&task.shared, clock, deadline) {
+        Woken::Elapsed | Woken::Interrupted { remaining: 0 } => return Ok(0),
+        Woken::Interrupted { remaining } => remaining,
+    };
+    if let Some(rmtp) = rmtp {
+        let (tv_sec, tv_nsec) = timer::timespec_from_ns(remaining);
+        task.memory.write_val(rmtp, &Timespec { tv_sec, tv_nsec })?;
     }
+    task.restart_block = Some(Box::new(move |task: &mut Task| {
+        sleep_rest(task, clock, deadline, rmtp)
+    }));
+    Err(restart::ERESTART_RESTARTBLOCK)
 }
 
 /// `times(2)`: returns clock ticks since boot.
