@@ -54,6 +54,7 @@ const CASES: &[Case] = &[
     case("sys_identity"),
     case("sys_misc"),
     case("proc_fork"),
+    case("proc_exec"),
     case("thread_basic"),
     case("sig_basic"),
     Case {
@@ -175,6 +176,7 @@ guest_tests!(
     sys_identity,
     sys_misc,
     proc_fork,
+    proc_exec,
     thread_basic,
     sig_basic,
     loader_stack,

@@ -320,11 +320,12 @@ fn apply_events(
                     })?;
                 // The engine's TLB may still hold the old permissions, and code translated
                 // while the range was writable must not outlive a switch to executable.
-                let _ = uc.ctl_flush_tlb();
                 // Translated code is dropped either way: code translated while the range was
                 // writable must not outlive a switch to executable, and code translated while
-                // it was executable must not keep running once it is not.
+                // it was executable must not keep running once it is not. Dropping code can load
+                // the range's old permissions into the TLB, so the TLB is flushed after.
                 let _ = uc.ctl_remove_cache(range.start, range.end);
+                let _ = uc.ctl_flush_tlb();
             }
             MemEvent::Invalidate { range } => {
                 let _ = uc.ctl_remove_cache(range.start, range.end);
