@@ -468,3 +468,19 @@ fn the_trace_names_the_program_a_successful_execve_ran() {
         "{line}"
     );
 }
+
+#[test]
+fn a_standard_descriptor_closed_by_the_shell_is_closed_for_the_guest() {
+    // cat-fd exits 1 when reading its descriptor fails (EBADF), 0 at end of file.
+    for (redirect, code) in [("<&-", 1), ("</dev/null", 0)] {
+        let script = format!("exec \"$0\" \"$1\" cat-fd 0 {redirect}");
+        let output = std::process::Command::new("/bin/sh")
+            .args(["-c", &script])
+            .arg(common::elfuse())
+            .arg(probe())
+            .output()
+            .expect("run elfuse through sh");
+        let run: Run = output.into();
+        assert_eq!(run.code(), code, "{redirect}: stderr {}", run.stderr());
+    }
+}

@@ -326,7 +326,31 @@ pub fn open_descriptors() -> Vec<i32> {
         .into_iter()
         // SAFETY: F_GETFD only queries the descriptor number.
         .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
+        .filter(|&fd| !opened_by_runtime(fd))
         .collect();
     open.sort_unstable();
     open
+}
+
+/// Whether standard descriptor `fd` is the `/dev/null` that Rust's runtime opens (read-write)
+/// in place of a 0, 1 or 2 the process was started without. A shell's `</dev/null` or
+/// `>/dev/null` opens it for one direction only, so those still count as inherited.
+///
+/// # Limitations
+/// A descriptor the user opened with `<>/dev/null` looks the same and is taken as closed.
+fn opened_by_runtime(fd: i32) -> bool {
+    if !(0..3).contains(&fd) {
+        return false;
+    }
+    // SAFETY: the descriptor is only borrowed for these queries.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let read_write = nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFL)
+        .is_ok_and(|flags| flags & libc::O_ACCMODE == libc::O_RDWR);
+    let null = nix::sys::stat::fstat(borrowed).is_ok_and(|st| {
+        std::fs::metadata("/dev/null").is_ok_and(|null| {
+            use std::os::unix::fs::MetadataExt;
+            st.st_rdev as u64 == null.rdev() && st.st_ino as u64 == null.ino()
+        })
+    });
+    read_write && null
 }
