@@ -139,6 +139,20 @@ fn programs_are_found_on_path() {
         "elfuse-probe\nargs\n",
         "argv[0] is the name as typed"
     );
+
+    // A file of that name that may not be executed is refused as the shells refuse it.
+    let blocked = dir.path().join("elfuse-noexec");
+    std::fs::copy(probe(), &blocked).unwrap();
+    std::fs::set_permissions(&blocked, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = Run::from(
+        elfuse_cmd()
+            .env("PATH", dir.path())
+            .arg("elfuse-noexec")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code(), 126);
+    assert_eq!(run.stderr(), "elfuse: elfuse-noexec: Permission denied\n");
 }
 
 #[test]

@@ -59,7 +59,7 @@ pub fn resolve(name: &OsStr) -> Result<Resolved, LaunchError> {
     let path = if has_slash || name.is_empty() {
         PathBuf::from(name)
     } else {
-        which::which(name).map_err(|_| LaunchError::NotFound(name.to_owned()))?
+        which::which(name).map_err(|_| not_on_path(name))?
     };
     let invoked_as = if has_slash {
         name.to_owned()
@@ -68,6 +68,25 @@ pub fn resolve(name: &OsStr) -> Result<Resolved, LaunchError> {
     };
     check(&path, name)?;
     Ok(Resolved { path, invoked_as })
+}
+
+/// Why a `PATH` search found nothing runnable: like the shells' `execvp`, a file of that name
+/// that may not be executed is "Permission denied" (126), and no file at all "not found" (127).
+fn not_on_path(name: &OsStr) -> LaunchError {
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    let exists = std::env::split_paths(&dirs).any(|dir| {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        dir.join(name).is_file()
+    });
+    if exists {
+        LaunchError::PermissionDenied(name.to_owned())
+    } else {
+        LaunchError::NotFound(name.to_owned())
+    }
 }
 
 /// Checks that `path` is an executable aarch64 ELF file.
