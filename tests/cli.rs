@@ -498,3 +498,19 @@ fn a_standard_descriptor_closed_by_the_shell_is_closed_for_the_guest() {
         assert_eq!(run.code(), code, "{redirect}: stderr {}", run.stderr());
     }
 }
+
+#[test]
+fn an_unreadable_elfuse_log_is_named_and_ignored() {
+    let run = Run::from(
+        elfuse_cmd()
+            .env("ELFUSE_LOG", "[[[")
+            .args([probe().to_str().unwrap(), "exit", "4"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code(), 4);
+    assert_eq!(
+        run.stderr(),
+        "elfuse: ignoring ELFUSE_LOG=\"[[[\": invalid filter directive\n"
+    );
+}

@@ -209,10 +209,19 @@ fn init_logging(verbose: u8, stderr: &SharedStderr) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = std::env::var("ELFUSE_LOG")
+    // An empty ELFUSE_LOG is no setting; an unreadable one is named once and ignored.
+    let from_env = std::env::var("ELFUSE_LOG")
         .ok()
-        .and_then(|spec| EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| EnvFilter::new(format!("elfuse={level}")));
+        .filter(|spec| !spec.is_empty())
+        .and_then(|spec| match EnvFilter::try_new(&spec) {
+            Ok(filter) => Some(filter),
+            Err(e) => {
+                let mut err = stderr.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = writeln!(err, "elfuse: ignoring ELFUSE_LOG={spec:?}: {e}");
+                None
+            }
+        });
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(format!("elfuse={level}")));
     let writer = stderr.clone();
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
