@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Run, elfuse_cmd, fixtures, scratch};
+use common::{Run, elfuse_cmd, scratch};
 
 /// How long one applet may run before it is killed and the test fails.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -31,13 +31,7 @@ const ENV: &[(&str, &str)] = &[("PATH", "/usr/bin:/bin"), ("LC_ALL", "C"), ("TZ"
 
 /// The statically linked aarch64 BusyBox.
 fn busybox() -> PathBuf {
-    let bin = fixtures(&["busybox-static"]).join("bin/busybox");
-    assert!(
-        bin.is_file(),
-        "{} is missing after fetching busybox-static",
-        bin.display()
-    );
-    bin
+    common::arm64_busybox()
 }
 
 /// A correction of qemu's output for a known qemu-user divergence from Linux.

@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Link, Run, build_guest, elfuse_cmd, fixtures, repo, scratch};
+use common::{Link, Run, build_guest, elfuse_cmd, repo, scratch};
 
 /// How long one script may run before it is killed and the test fails.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -80,13 +80,7 @@ fn busybox() -> PathBuf {
     if let Some(host) = oracle() {
         return host;
     }
-    let bin = fixtures(&["busybox-static"]).join("bin/busybox");
-    assert!(
-        bin.is_file(),
-        "{} is missing after fetching busybox-static",
-        bin.display()
-    );
-    bin
+    common::arm64_busybox()
 }
 
 /// Bytes as text for a failure message.

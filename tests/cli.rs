@@ -23,6 +23,17 @@ fn probe_run(args: &[&str]) -> Run {
     elfuse(&all)
 }
 
+/// Runs `elfuse PROBE ARGS` from `/bin/sh`, so that `args` may carry redirections.
+fn probe_through_sh(args: &str) -> Run {
+    std::process::Command::new("/bin/sh")
+        .args(["-c", &format!("exec \"$0\" \"$1\" {args}")])
+        .arg(common::elfuse())
+        .arg(probe())
+        .output()
+        .expect("run elfuse through sh")
+        .into()
+}
+
 /// Writes `bytes` to an executable file in `dir`.
 fn executable(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
@@ -437,14 +448,7 @@ fn descriptors_inherited_from_the_shell_reach_the_guest() {
     let dir = scratch();
     let file = dir.path().join("five");
     std::fs::write(&file, "on descriptor 5\n").unwrap();
-    let script = format!("exec \"$0\" \"$1\" cat-fd 5 5<'{}'", file.display());
-    let output = std::process::Command::new("/bin/sh")
-        .args(["-c", &script])
-        .arg(common::elfuse())
-        .arg(probe())
-        .output()
-        .expect("run elfuse through sh");
-    let run: Run = output.into();
+    let run = probe_through_sh(&format!("cat-fd 5 5<'{}'", file.display()));
     assert_eq!(
         run.stdout(),
         "on descriptor 5\n",
@@ -487,14 +491,7 @@ fn the_trace_names_the_program_a_successful_execve_ran() {
 fn a_standard_descriptor_closed_by_the_shell_is_closed_for_the_guest() {
     // cat-fd exits 1 when reading its descriptor fails (EBADF), 0 at end of file.
     for (redirect, code) in [("<&-", 1), ("</dev/null", 0)] {
-        let script = format!("exec \"$0\" \"$1\" cat-fd 0 {redirect}");
-        let output = std::process::Command::new("/bin/sh")
-            .args(["-c", &script])
-            .arg(common::elfuse())
-            .arg(probe())
-            .output()
-            .expect("run elfuse through sh");
-        let run: Run = output.into();
+        let run = probe_through_sh(&format!("cat-fd 0 {redirect}"));
         assert_eq!(run.code(), code, "{redirect}: stderr {}", run.stderr());
     }
 }

@@ -196,6 +196,18 @@ pub fn fixtures(packages: &[&str]) -> PathBuf {
     cache.join("bookworm/root")
 }
 
+/// The statically linked aarch64 BusyBox from Debian's `busybox-static`.
+#[allow(dead_code)] // not every test binary runs BusyBox
+pub fn arm64_busybox() -> PathBuf {
+    let bin = fixtures(&["busybox-static"]).join("bin/busybox");
+    assert!(
+        bin.is_file(),
+        "{} is missing after fetching busybox-static",
+        bin.display()
+    );
+    bin
+}
+
 /// A fresh scratch directory, removed when dropped.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()
