@@ -197,7 +197,6 @@ pub fn fixtures(packages: &[&str]) -> PathBuf {
 }
 
 /// The statically linked aarch64 BusyBox from Debian's `busybox-static`.
-#[allow(dead_code)] // not every test binary runs BusyBox
 pub fn arm64_busybox() -> PathBuf {
     let bin = fixtures(&["busybox-static"]).join("bin/busybox");
     assert!(
