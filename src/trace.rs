@@ -136,6 +136,21 @@ impl Tracer {
     }
 }
 
+/// The kernel-internal restart codes a call interrupted by a signal ends with: the name and
+/// what becomes of the call.
+fn restart_label(raw: i32) -> Option<(&'static str, &'static str)> {
+    Some(match raw {
+        512 => (
+            "ERESTARTSYS",
+            "restarted if the handler has SA_RESTART, else EINTR",
+        ),
+        513 => ("ERESTARTNOINTR", "always restarted"),
+        514 => ("ERESTARTNOHAND", "restarted unless a handler runs"),
+        516 => ("ERESTART_RESTARTBLOCK", "resumed through restart_syscall"),
+        _ => return None,
+    })
+}
+
 /// The trace line for one call, newline included.
 pub fn format_call(
     memory: &GuestMemory,
@@ -174,12 +189,17 @@ pub fn format_call(
     }
     line.push_str(" = ");
     match Errno::from_return(ret) {
-        Some(errno) => {
-            let name = errno
-                .name()
-                .map_or_else(|| errno.raw().to_string(), str::to_string);
-            let _ = write!(line, "-1 {name} ({})", errno.message());
-        }
+        Some(errno) => match restart_label(errno.raw()) {
+            Some((name, meaning)) => {
+                let _ = write!(line, "? {name} ({meaning})");
+            }
+            None => {
+                let name = errno
+                    .name()
+                    .map_or_else(|| errno.raw().to_string(), str::to_string);
+                let _ = write!(line, "-1 {name} ({})", errno.message());
+            }
+        },
         None => match def.map_or(Ret::Int, |d| d.ret) {
             Ret::Int => {
                 let _ = write!(line, "{}", ret as i64);
@@ -540,6 +560,24 @@ mod tests {
         assert_eq!(
             line,
             "7 openat(AT_FDCWD, \"/etc/passwd\", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory)\n"
+        );
+    }
+
+    #[test]
+    fn interrupted_calls_show_their_restart_code() {
+        let memory = GuestMemory::new(1 << 30).unwrap();
+        let restart = crate::kernel::signal::restart::ERESTARTSYS.as_return();
+        let line = format_call(
+            &memory,
+            3,
+            63,
+            lookup(63),
+            &[0, 0x10000, 10, 0, 0, 0],
+            restart,
+        );
+        assert_eq!(
+            line,
+            "3 read(0, 0x10000, 10) = ? ERESTARTSYS (restarted if the handler has SA_RESTART, else EINTR)\n"
         );
     }
 

@@ -355,16 +355,17 @@ pub fn dispatch(task: &mut Task, cpu: &mut dyn CpuState) {
             Err(Errno::ENOSYS)
         }
     };
-    let ret = match result {
-        Ok(value) => value,
+    // The trace shows a call a signal interrupted with its restart code, as strace does.
+    let (ret, shown) = match result {
+        Ok(value) => (value, value),
         Err(code) if restart::is_restart(code) => {
             task.interrupted = Some(Interrupted { code, x0: args[0] });
-            Errno::EINTR.as_return()
+            (Errno::EINTR.as_return(), code.as_return())
         }
-        Err(errno) => errno.as_return(),
+        Err(errno) => (errno.as_return(), errno.as_return()),
     };
     if let (Some(tracer), Some((memory, tid))) = (&task.process.tracer, traced) {
-        tracer.syscall(&memory, tid, nr, def, &args, ret);
+        tracer.syscall(&memory, tid, nr, def, &args, shown);
     }
     cpu.set_x(0, ret);
 }
