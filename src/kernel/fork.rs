@@ -70,9 +70,9 @@ pub fn clone_process(ctx: &mut Ctx<'_>, args: CloneArgs) -> SysResult {
     // Neither a forwarded host signal nor a timer signal is half handed over while the process
     // is copied.
     let paused_timers = ctx.process().timers.pause();
-    let hand_over = host::threads::pause_forwarding();
+    let forwarding_paused = host::threads::pause_forwarding();
     let forked = host::process::fork();
-    drop(hand_over);
+    drop(forwarding_paused);
     drop(paused_timers);
     match forked.map_err(Errno::from)? {
         host::process::Forked::Child => {

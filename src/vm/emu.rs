@@ -664,6 +664,23 @@ mod tests {
         (memory, vcpu)
     }
 
+    /// Runs `vcpu` until `handler` stops it, while another thread kicks it every `interval`.
+    fn run_while_kicked(vcpu: &mut EmuVcpu, handler: &mut dyn ExitHandler, interval: Duration) {
+        let done = Arc::new(AtomicBool::new(false));
+        let kicker = {
+            let (handle, done) = (vcpu.handle(), done.clone());
+            thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    handle.kick();
+                    thread::sleep(interval);
+                }
+            })
+        };
+        vcpu.run(handler).unwrap();
+        done.store(true, Ordering::Relaxed);
+        kicker.join().unwrap();
+    }
+
     /// Records every exit; stops at the first one that is not an interruption.
     #[derive(Default)]
     struct Recorder {
@@ -705,20 +722,8 @@ mod tests {
         cpu.set_x(7, DATA + 0x100);
         cpu.set_pc(CODE);
 
-        let done = Arc::new(AtomicBool::new(false));
-        let kicker = {
-            let (handle, done) = (vcpu.handle(), done.clone());
-            thread::spawn(move || {
-                while !done.load(Ordering::Relaxed) {
-                    handle.kick();
-                    thread::sleep(Duration::from_micros(5));
-                }
-            })
-        };
         let mut recorder = Recorder::default();
-        vcpu.run(&mut recorder).unwrap();
-        done.store(true, Ordering::Relaxed);
-        kicker.join().unwrap();
+        run_while_kicked(&mut vcpu, &mut recorder, Duration::from_micros(5));
 
         assert_eq!(recorder.last, Some(VcpuExit::Syscall));
         assert!(
@@ -774,20 +779,8 @@ mod tests {
             }
         }
 
-        let done = Arc::new(AtomicBool::new(false));
-        let kicker = {
-            let (handle, done) = (vcpu.handle(), done.clone());
-            thread::spawn(move || {
-                while !done.load(Ordering::Relaxed) {
-                    handle.kick();
-                    thread::sleep(Duration::from_micros(50));
-                }
-            })
-        };
         let mut jumper = Jumper::default();
-        vcpu.run(&mut jumper).unwrap();
-        done.store(true, Ordering::Relaxed);
-        kicker.join().unwrap();
+        run_while_kicked(&mut vcpu, &mut jumper, Duration::from_micros(50));
 
         assert!(jumper.interruptions > 1, "too few kicks landed");
         assert_eq!(vcpu.state().x(3), 2, "the code at the written PC ran again");
