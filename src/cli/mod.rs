@@ -89,6 +89,10 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     trace_file: Option<PathBuf>,
 
+    /// The root file system dynamically linked programs run against.
+    #[arg(long, value_name = "DIR")]
+    sysroot: Option<PathBuf>,
+
     /// The program and its arguments.
     #[arg(value_name = "PROG", trailing_var_arg = true, num_args = 1..)]
     command: Vec<OsString>,
@@ -144,7 +148,8 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
         let code = match error.downcast_ref::<launcher::LaunchError>() {
             Some(launch) => launch.exit_code(),
             None => match error.downcast_ref::<kernel::RuntimeError>() {
-                Some(kernel::RuntimeError::Loader(_) | kernel::RuntimeError::Dynamic(_)) => 126,
+                Some(kernel::RuntimeError::Loader(_)) => 126,
+                Some(kernel::RuntimeError::Interpreter(e)) => e.exit_code(),
                 _ => EXIT_INTERNAL,
             },
         };
@@ -326,6 +331,23 @@ fn handover(common: &CommonArgs, stderr: &SharedStderr) -> Result<Status, Failur
     Ok(Status::Guest(status))
 }
 
+/// The guest's root: the sysroot asked for, with the user's home and working directories
+/// reachable, or the host's own root.
+fn guest_root(args: &RunArgs) -> Result<kernel::GuestRoot> {
+    let Some(dir) = args
+        .sysroot
+        .clone()
+        .or_else(|| std::env::var_os("ELFUSE_SYSROOT").map(PathBuf::from))
+    else {
+        return Ok(kernel::GuestRoot::host());
+    };
+    let mut host_dirs = Vec::new();
+    host_dirs.extend(std::env::home_dir());
+    host_dirs.extend(std::env::current_dir().ok());
+    kernel::GuestRoot::sysroot(&dir, &host_dirs)
+        .with_context(|| format!("sysroot {}", dir.display()))
+}
+
 fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
     init_logging(args.common.verbose, stderr);
     let (name, rest) = args.command.split_first().expect("clap requires PROG");
@@ -344,6 +366,7 @@ fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
         env: environment(&args),
         backend,
         tracer: tracer(&args)?,
+        root: guest_root(&args)?,
     };
     let status = kernel::run(spec).with_context(|| name.to_string_lossy().into_owned())?;
     Ok(Status::Guest(status))

@@ -32,6 +32,7 @@ pub(super) fn run(args: &CommonArgs, stderr: &SharedStderr) -> Result<Status, Fa
         env: Vec::new(),
         backend,
         tracer: None,
+        root: kernel::GuestRoot::host(),
     };
     let status = kernel::run(spec)?;
     let (line, code) = match status {

@@ -25,8 +25,10 @@
 //! the host fork shares it copy-on-write; `docs/internals.md` has the measured cost.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::{debug, warn};
@@ -38,6 +40,7 @@ use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::structs::{KernelSigaction, SigaltStack};
 use crate::kernel::fd::FdTable;
 use crate::kernel::file::{Device, FileKind, OpenFile};
+use crate::kernel::fs::root::GuestRoot;
 use crate::kernel::mm::{Brk, Layout};
 use crate::kernel::process::{
     Credentials, ExecInfo, MmState, PrctlState, Process, ProcessInit, lock,
@@ -181,6 +184,7 @@ pub fn fork(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<&OwnedFd>) -
     message.bytes(bytemuck::cast_slice(&lock(&process.limits)[..]));
     encode_creds(&mut message, &lock(&process.creds));
     message.u64(u64::from(lock(&process.fs).umask));
+    encode_root(&mut message, &process.root);
     encode_exec(&mut message, &lock(&process.exec));
     encode_mm(&mut message, &lock(&process.mm));
     encode_prctl(&mut message, &lock(&process.prctl));
@@ -449,6 +453,31 @@ fn encode_creds(message: &mut Encoder, creds: &Credentials) {
     message.words(&groups);
 }
 
+fn encode_root(message: &mut Encoder, root: &GuestRoot) {
+    message.bool(root.sysroot_dir().is_some());
+    if let Some(dir) = root.sysroot_dir() {
+        message.bytes(dir.as_os_str().as_bytes());
+        let host_dirs = root.host_dirs();
+        message.u64(host_dirs.len() as u64);
+        for dir in host_dirs {
+            message.bytes(dir.as_os_str().as_bytes());
+        }
+    }
+}
+
+fn decode_root(d: &mut Decoder) -> Result<GuestRoot, String> {
+    if !d.bool()? {
+        return Ok(GuestRoot::host());
+    }
+    let dir = PathBuf::from(OsString::from_vec(d.bytes_()?));
+    let count = d.u64()?;
+    let mut host_dirs = Vec::new();
+    for _ in 0..count {
+        host_dirs.push(PathBuf::from(OsString::from_vec(d.bytes_()?)));
+    }
+    GuestRoot::sysroot(&dir, &host_dirs).map_err(|e| format!("sysroot {}: {e}", dir.display()))
+}
+
 fn encode_exec(message: &mut Encoder, exec: &ExecInfo) {
     message.bytes(&exec.path);
     message.bytes(exec.host_path.as_os_str().as_encoded_bytes());
@@ -552,6 +581,7 @@ fn restore(
     let limits = pod_array(&d.bytes_()?)?;
     let creds = decode_creds(&mut d)?;
     let umask = d.u64()? as u32;
+    let root = decode_root(&mut d)?;
     let exec = decode_exec(&mut d)?;
     let mm = decode_mm(&mut d)?;
     let prctl = decode_prctl(&mut d)?;
@@ -578,6 +608,7 @@ fn restore(
         mm,
         fds: table,
         umask,
+        root,
         sigactions,
         limits,
         creds,

@@ -1,19 +1,25 @@
 //! A new program image: a fresh address space holding the program's segments and its initial
 //! stack, ready for a vCPU to start at its entry point. Used at start-up and by `execve`.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use thiserror::Error;
 
 use crate::host;
 use crate::kernel::RuntimeError;
 use crate::kernel::abi::auxv::*;
 use crate::kernel::abi::rlimit::RLIMIT_STACK;
 use crate::kernel::abi::structs::Rlimit;
-use crate::kernel::mm::{Brk, Layout};
+use crate::kernel::fs::root::GuestRoot;
+use crate::kernel::fs::walk::{self, Confinement, WalkOptions, Walked};
+use crate::kernel::mm::{self, Brk, Layout};
 use crate::kernel::process::{Credentials, ExecInfo, MmState};
 use crate::kernel::signal;
-use crate::loader::elf::{ElfFile, PHDR_SIZE};
-use crate::loader::{self, stack};
+use crate::loader::elf::{ElfFile, LoaderError, PHDR_SIZE};
+use crate::loader::{self, LoadedImage, stack};
 use crate::vm::memory::GuestMemory;
 use crate::vm::vma::{FileMapping, PAGE_SIZE, Prot, Vma, page_align_down};
 use crate::vm::{CpuSnapshot, HwCaps};
@@ -46,6 +52,101 @@ pub struct ImageSpec<'a> {
     pub creds: &'a Credentials,
     /// CPU features for the auxiliary vector.
     pub hwcaps: HwCaps,
+    /// The name space the interpreter (`PT_INTERP`) is found in.
+    pub root: &'a GuestRoot,
+}
+
+/// Why a dynamically linked program's interpreter cannot be loaded.
+#[derive(Debug, Error)]
+pub enum InterpreterError {
+    /// There is no sysroot to find it in.
+    #[error(
+        "dynamically linked (interpreter {interp}) and no sysroot is configured; \
+         see 'elfuse sysroot --help'"
+    )]
+    NoSysroot {
+        /// The `PT_INTERP` path.
+        interp: String,
+    },
+    /// The sysroot has no such file.
+    #[error("interpreter {interp} not found in sysroot {}", sysroot.display())]
+    Missing {
+        /// The `PT_INTERP` path.
+        interp: String,
+        /// The sysroot searched.
+        sysroot: PathBuf,
+    },
+    /// The file is there but is not a loadable aarch64 ELF.
+    #[error("interpreter {interp} in sysroot {}: {reason}", sysroot.display())]
+    Bad {
+        /// The `PT_INTERP` path.
+        interp: String,
+        /// The sysroot it was found in.
+        sysroot: PathBuf,
+        /// What is wrong with it.
+        reason: LoaderError,
+    },
+}
+
+impl InterpreterError {
+    /// The exit status the command line reports: 127 when the interpreter is not found, 126
+    /// when it cannot be run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            InterpreterError::NoSysroot { .. } | InterpreterError::Missing { .. } => 127,
+            InterpreterError::Bad { .. } => 126,
+        }
+    }
+
+    /// The error `execve` reports for it: `ENOENT` for a missing file, as Linux does, and
+    /// `ELIBBAD` for one that cannot be loaded.
+    pub fn errno(&self) -> crate::kernel::abi::errno::Errno {
+        use crate::kernel::abi::errno::Errno;
+        match self {
+            InterpreterError::NoSysroot { .. } | InterpreterError::Missing { .. } => Errno::ENOENT,
+            InterpreterError::Bad { .. } => Errno::ELIBBAD,
+        }
+    }
+}
+
+/// The interpreter, read and checked, before anything is mapped.
+struct Interpreter {
+    elf: ElfFile,
+    host_path: PathBuf,
+    /// Its guest path, labelling its mappings.
+    label: String,
+}
+
+/// Finds and reads the interpreter `name` in `root`.
+fn find_interpreter(root: &GuestRoot, name: &[u8]) -> Result<Interpreter, InterpreterError> {
+    let interp = String::from_utf8_lossy(name).into_owned();
+    let Some(sysroot) = root.sysroot_dir() else {
+        return Err(InterpreterError::NoSysroot { interp });
+    };
+    let sysroot = sysroot.to_path_buf();
+    let opts = WalkOptions {
+        confine: Confinement::None,
+        no_symlinks: false,
+        no_xdev: false,
+        follow_last: true,
+    };
+    let host_path = match walk::walk(root, &[], name, opts) {
+        Ok(Walked::Host(host)) => PathBuf::from(OsStr::from_bytes(&host)),
+        _ => return Err(InterpreterError::Missing { interp, sysroot }),
+    };
+    if !host_path.is_file() {
+        return Err(InterpreterError::Missing { interp, sysroot });
+    }
+    let elf = loader::elf::read(&host_path).map_err(|reason| InterpreterError::Bad {
+        interp: interp.clone(),
+        sysroot: sysroot.clone(),
+        reason,
+    })?;
+    Ok(Interpreter {
+        elf,
+        host_path,
+        label: interp,
+    })
 }
 
 /// A loaded image.
@@ -62,10 +163,14 @@ pub struct Image {
 
 /// Loads `spec` into a fresh address space.
 pub fn load(spec: &ImageSpec<'_>) -> Result<Image, RuntimeError> {
+    let interpreter = match &spec.elf.interpreter {
+        Some(name) => Some(find_interpreter(spec.root, name)?),
+        None => None,
+    };
     let (memory, span) = reserve()?;
     let layout = Layout::new(span, spec.limits[RLIMIT_STACK as usize].cur);
 
-    // The program, then the stack.
+    // The program, the stack, then the interpreter in the mmap area, as Linux places them.
     let (dev, ino) = host_identity(spec.host_path);
     let label = String::from_utf8_lossy(spec.execfn).into_owned();
     let mapping = Arc::new(FileMapping::named(label, dev, ino));
@@ -75,6 +180,20 @@ pub fn load(spec: &ImageSpec<'_>) -> Result<Image, RuntimeError> {
     stack_vma.label = Some("[stack]");
     memory.map(stack_vma);
     let trampoline = map_vdso(&memory, &layout);
+    let interp = match &interpreter {
+        Some(interp) => Some(map_interpreter(&memory, &layout, interp).map_err(|reason| {
+            InterpreterError::Bad {
+                interp: interp.label.clone(),
+                sysroot: spec
+                    .root
+                    .sysroot_dir()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+                reason,
+            }
+        })?),
+        None => None,
+    };
 
     let creds = spec.creds;
     let auxv = [
@@ -85,7 +204,7 @@ pub fn load(spec: &ImageSpec<'_>) -> Result<Image, RuntimeError> {
         (AT_PHDR, image.phdr),
         (AT_PHENT, PHDR_SIZE as u64),
         (AT_PHNUM, u64::from(image.phnum)),
-        (AT_BASE, 0),
+        (AT_BASE, interp.as_ref().map_or(0, |i| i.start)),
         (AT_FLAGS, 0),
         (AT_ENTRY, image.entry),
         (AT_UID, u64::from(creds.uid)),
@@ -111,7 +230,7 @@ pub fn load(spec: &ImageSpec<'_>) -> Result<Image, RuntimeError> {
 
     let regs = CpuSnapshot {
         sp: initial.sp,
-        pc: image.entry,
+        pc: interp.as_ref().map_or(image.entry, |i| i.entry),
         ..CpuSnapshot::default()
     };
     Ok(Image {
@@ -125,7 +244,7 @@ pub fn load(spec: &ImageSpec<'_>) -> Result<Image, RuntimeError> {
         exec: ExecInfo {
             path: spec.execfn.to_vec(),
             host_path: PathBuf::from(spec.host_path),
-            exe: absolute(spec.host_path),
+            exe: spec.root.guest_path(&absolute(spec.host_path)),
             auxv: initial.auxv,
             args: initial.args,
             env: initial.env,
@@ -153,6 +272,31 @@ fn map_vdso(memory: &GuestMemory, layout: &Layout) -> u64 {
         .host_range(start..start + code.len() as u64)
         .write(&code);
     start
+}
+
+/// Maps the interpreter at the top of the free `mmap` area, aligned as its segments ask.
+fn map_interpreter(
+    memory: &GuestMemory,
+    layout: &Layout,
+    interp: &Interpreter,
+) -> Result<LoadedImage, LoaderError> {
+    let (low, high) = loader::image_span(&interp.elf);
+    let align = interp.elf.max_align.max(PAGE_SIZE);
+    let len = high - low;
+    let room = len
+        .checked_add(align)
+        .and_then(|n| mm::find_free(memory, layout, 0, n).ok())
+        .ok_or_else(|| LoaderError::Corrupt("no room for the interpreter".into()))?;
+    // The free range holds `len` bytes from the first aligned address in it.
+    let start = (room + align - 1) & !(align - 1);
+    let bias = if interp.elf.position_independent {
+        start.wrapping_sub(low)
+    } else {
+        0
+    };
+    let (dev, ino) = host_identity(&interp.host_path);
+    let mapping = Arc::new(FileMapping::named(interp.label.clone(), dev, ino));
+    loader::map_image(memory, &interp.elf, bias, mapping)
 }
 
 /// Reserves the largest guest address space the host allows.

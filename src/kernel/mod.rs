@@ -34,6 +34,7 @@ use crate::host;
 use crate::kernel::abi::structs::KernelSigaction;
 use crate::kernel::fd::FdTable;
 use crate::kernel::file::OpenFile;
+pub use crate::kernel::fs::root::GuestRoot;
 use crate::kernel::image::ImageSpec;
 use crate::kernel::process::{Credentials, PrctlState, Process, ProcessInit};
 use crate::kernel::signal::SigInfo;
@@ -66,6 +67,8 @@ pub struct RunSpec {
     pub backend: Arc<dyn Backend>,
     /// The syscall tracer, if tracing.
     pub tracer: Option<Tracer>,
+    /// The guest's root directory.
+    pub root: GuestRoot,
 }
 
 /// Why a guest could not be started or kept running.
@@ -74,9 +77,9 @@ pub enum RuntimeError {
     /// The program could not be loaded.
     #[error(transparent)]
     Loader(#[from] LoaderError),
-    /// The program needs a dynamic loader, which needs a sysroot.
-    #[error("dynamically linked program (interpreter {0}); elfuse runs static programs only")]
-    Dynamic(String),
+    /// The program's dynamic loader cannot be loaded.
+    #[error(transparent)]
+    Interpreter(#[from] image::InterpreterError),
     /// Guest memory could not be reserved.
     #[error("cannot reserve guest memory: {0}")]
     Memory(std::io::Error),
@@ -96,12 +99,6 @@ pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
         Program::Path(path) => (crate::loader::elf::read(path)?, path.clone()),
         Program::Embedded(bytes) => (crate::loader::elf::parse(bytes.to_vec())?, PathBuf::new()),
     };
-    if let Some(interp) = &elf.interpreter {
-        return Err(RuntimeError::Dynamic(
-            String::from_utf8_lossy(interp).into_owned(),
-        ));
-    }
-
     let backend = spec.backend.clone();
     let limits = process::initial_limits();
     let creds = Credentials::from_host();
@@ -114,6 +111,7 @@ pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
         limits: &limits,
         creds: &creds,
         hwcaps: backend.hwcaps(),
+        root: &spec.root,
     })?;
 
     let pid = std::process::id() as i32;
@@ -124,6 +122,7 @@ pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
         mm: image.mm,
         fds: standard_streams(),
         umask: current_umask(),
+        root: spec.root.clone(),
         sigactions: [KernelSigaction::default(); 64],
         limits,
         creds,

@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::kernel::abi::rlimit;
 use crate::kernel::abi::structs::{KernelSigaction, Rlimit};
 use crate::kernel::fd::FdTable;
+use crate::kernel::fs::root::GuestRoot;
 use crate::kernel::futex::FutexTable;
 use crate::kernel::mm::{Brk, Layout};
 use crate::kernel::sched::{Housekeeper, RunLock};
@@ -144,6 +145,8 @@ pub struct Process {
     pub fds: Mutex<FdTable>,
     /// umask and friends.
     pub fs: Mutex<FsContext>,
+    /// The guest's root directory (fixed for the process tree).
+    pub root: GuestRoot,
     /// Signal dispositions, indexed by signal number minus one.
     pub sigactions: Mutex<[KernelSigaction; 64]>,
     /// Signals sent to the process as a whole.
@@ -188,6 +191,7 @@ pub struct ProcessInit {
     pub mm: MmState,
     pub fds: FdTable,
     pub umask: u32,
+    pub root: GuestRoot,
     pub sigactions: [KernelSigaction; 64],
     pub limits: [Rlimit; rlimit::RLIM_NLIMITS as usize],
     pub creds: Credentials,
@@ -213,6 +217,7 @@ impl Process {
             mm: Mutex::new(init.mm),
             fds: Mutex::new(init.fds),
             fs: Mutex::new(FsContext { umask: init.umask }),
+            root: init.root,
             sigactions: Mutex::new(init.sigactions),
             pending: Arc::new(Mutex::new(SigQueue::default())),
             dying: Arc::new(AtomicBool::new(false)),
@@ -245,6 +250,7 @@ impl Process {
             mm: *lock(&self.mm),
             fds: lock(&self.fds).clone(),
             umask: lock(&self.fs).umask,
+            root: self.root.clone(),
             sigactions: *lock(&self.sigactions),
             limits: *lock(&self.limits),
             creds: lock(&self.creds).clone(),

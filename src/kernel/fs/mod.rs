@@ -11,7 +11,8 @@
 //! `/proc/self/maps` or `/proc/cpuinfo` see `ENOENT`.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
 use crate::host;
@@ -20,7 +21,10 @@ use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::file::{Device, FileKind, OpenFile};
 use crate::kernel::process::{Process, lock};
 
+pub mod root;
 pub mod walk;
+
+use self::walk::{Confinement, WalkOptions, Walked};
 
 /// What a guest path names.
 pub enum Node {
@@ -113,10 +117,17 @@ fn special(process: &Process, path: &[u8]) -> Option<SysResult<Node>> {
     Some(node)
 }
 
-/// Finds what `path`, relative to guest descriptor `dirfd`, refers to.
+/// Finds what `path`, relative to guest descriptor `dirfd`, refers to. A symbolic link in the
+/// last component is followed when `follow` is set; otherwise the result names the link.
 ///
 /// An empty path is `ENOENT` unless `empty_ok` (`AT_EMPTY_PATH`), when it names `dirfd`.
-pub fn lookup(process: &Process, dirfd: u64, path: &[u8], empty_ok: bool) -> SysResult<Node> {
+pub fn lookup(
+    process: &Process,
+    dirfd: u64,
+    path: &[u8],
+    empty_ok: bool,
+    follow: bool,
+) -> SysResult<Node> {
     let dirfd = dirfd as u32 as i32;
     if path.is_empty() {
         if !empty_ok {
@@ -126,6 +137,9 @@ pub fn lookup(process: &Process, dirfd: u64, path: &[u8], empty_ok: bool) -> Sys
             return host_path(None, b".");
         }
         return Ok(Node::Descriptor(lock(&process.fds).get(dirfd)?));
+    }
+    if !process.root.is_host() {
+        return lookup_in_root(process, dirfd, path, follow);
     }
     if path.starts_with(b"/") {
         if let Some(node) = special(process, path) {
@@ -149,10 +163,54 @@ pub fn lookup(process: &Process, dirfd: u64, path: &[u8], empty_ok: bool) -> Sys
     }
 }
 
+/// [`lookup`] in a sysroot's name space: every component is resolved by the walker, so no
+/// `..` or symbolic link leads outside it.
+fn lookup_in_root(process: &Process, dirfd: i32, path: &[u8], follow: bool) -> SysResult<Node> {
+    let root = &process.root;
+    let anchor = if path.starts_with(b"/") {
+        Vec::new()
+    } else {
+        root.guest_components(&start_directory(process, dirfd)?)
+    };
+    let opts = WalkOptions {
+        confine: Confinement::None,
+        no_symlinks: false,
+        no_xdev: false,
+        follow_last: follow,
+    };
+    match walk::walk(root, &anchor, path, opts)? {
+        Walked::Host(host) => host_path(None, &host),
+        Walked::Runtime(guest) => runtime_node(process, &guest),
+    }
+}
+
+/// What an absolute guest path under `/dev` or `/proc` names: one of the runtime's nodes, a
+/// host device, or nothing.
+pub fn runtime_node(process: &Process, guest: &[u8]) -> SysResult<Node> {
+    special(process, guest).unwrap_or_else(|| host_path(None, guest))
+}
+
+/// The absolute host path of the directory a relative path starts from: the working directory
+/// for `AT_FDCWD`, else the directory descriptor's.
+pub fn start_directory(process: &Process, dirfd: i32) -> SysResult<Vec<u8>> {
+    if dirfd == AT_FDCWD {
+        let cwd = std::env::current_dir().map_err(Errno::from)?;
+        return Ok(cwd.as_os_str().as_bytes().to_vec());
+    }
+    let dir = lock(&process.fds).get(dirfd)?;
+    match dir.kind() {
+        FileKind::Host { fd, .. } => host::fd_path(fd.as_fd())
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .ok_or(Errno::ENOENT),
+        FileKind::Path { host } => Ok(host.to_bytes().to_vec()),
+        FileKind::Device(_) => Err(Errno::ENOTDIR),
+    }
+}
+
 /// Like [`lookup`], but the result must be a host path (for calls that create, remove or
 /// rename names): the runtime's own nodes are not on a writable file system.
 pub fn lookup_host(process: &Process, dirfd: u64, path: &[u8]) -> SysResult<HostPath> {
-    match lookup(process, dirfd, path, false)? {
+    match lookup(process, dirfd, path, false, false)? {
         Node::Host(host) => Ok(host),
         Node::Device(_) | Node::GuestFd(_) | Node::Exe | Node::Descriptor(_) => Err(Errno::EPERM),
     }

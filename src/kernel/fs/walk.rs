@@ -1,17 +1,19 @@
 //! Component-by-component path resolution, for the lookups the host kernel cannot do for us:
-//! `openat2`'s `RESOLVE_*` rules, where the walk must be confined to a directory or must
-//! refuse symbolic links.
+//! every lookup in a sysroot's name space ([`super::root`]), and `openat2`'s `RESOLVE_*`
+//! rules, where the walk must be confined to a directory or must refuse symbolic links.
 //!
-//! The walk keeps the resolved prefix as a list of components from the host root, reads each
-//! symbolic link with `readlinkat`, and splices its target into the names still to visit. A
+//! The walk keeps the resolved prefix as a list of *guest* path components, maps each step to
+//! its host file through the [`GuestRoot`], reads each symbolic link there and splices its
+//! target into the names still to visit; an absolute target starts again at the guest's root,
+//! and `..` at the root stays there, so the walk never leaves the guest's name space. A
 //! confined walk (`RESOLVE_BENEATH`, `RESOLVE_IN_ROOT`) tracks how deep below its anchor it
 //! is, so `..` and absolute links can be refused or clamped exactly as Linux does.
 
 use std::collections::VecDeque;
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
+use super::root::{GuestRoot, join};
 use crate::host;
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::mode;
@@ -47,35 +49,34 @@ fn split(path: &[u8]) -> impl Iterator<Item = &[u8]> {
     path.split(|&b| b == b'/').filter(|c| !c.is_empty())
 }
 
-fn join(components: &[Vec<u8>]) -> Vec<u8> {
-    if components.is_empty() {
-        return b"/".to_vec();
-    }
-    let mut out = Vec::new();
-    for c in components {
-        out.push(b'/');
-        out.extend_from_slice(c);
-    }
-    out
+/// Where a walk ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Walked {
+    /// A host file, by absolute host path; the last component may not exist (for `O_CREAT`).
+    Host(Vec<u8>),
+    /// A name under a directory the runtime serves (`/dev`, `/proc`), by guest path, with
+    /// the rest of the path appended unresolved.
+    Runtime(Vec<u8>),
 }
 
-fn cstring(bytes: &[u8]) -> SysResult<CString> {
-    CString::new(bytes).map_err(|_| Errno::EINVAL)
-}
-
-/// Resolves `path` starting at the absolute host directory `anchor`; returns the absolute host
-/// path of the result (whose last component may not exist, for `O_CREAT`).
-pub fn walk(anchor: &Path, path: &[u8], opts: WalkOptions) -> SysResult<Vec<u8>> {
-    let anchor_parts: Vec<Vec<u8>> = split(anchor.as_os_str().as_bytes())
-        .map(<[u8]>::to_vec)
-        .collect();
+/// Resolves `path` in `root`'s name space, starting at the guest directory `anchor` (normalized
+/// components of an absolute guest path).
+pub fn walk(
+    root: &GuestRoot,
+    anchor: &[Vec<u8>],
+    path: &[u8],
+    opts: WalkOptions,
+) -> SysResult<Walked> {
     let anchor_dev = if opts.no_xdev {
-        Some(stat(&join(&anchor_parts), true)?.dev)
+        Some(stat(&root.host_path(anchor), true)?.dev)
     } else {
         None
     };
+    // A trailing slash makes the last component a directory, followed if it is a link.
+    let trailing_slash = path.ends_with(b"/");
+    let follow_last = opts.follow_last || trailing_slash;
 
-    let mut resolved = anchor_parts.clone();
+    let mut resolved = anchor.to_vec();
     // Depth below the anchor; confinement applies while resolving inside it.
     let mut depth: usize = 0;
     let mut queue: VecDeque<Vec<u8>> = split(path).map(<[u8]>::to_vec).collect();
@@ -85,9 +86,7 @@ pub fn walk(anchor: &Path, path: &[u8], opts: WalkOptions) -> SysResult<Vec<u8>>
         match opts.confine {
             Confinement::Beneath => return Err(Errno::EXDEV),
             Confinement::InRoot => {}
-            Confinement::None => {
-                resolved.clear();
-            }
+            Confinement::None => resolved.clear(),
         }
     }
 
@@ -121,12 +120,18 @@ pub fn walk(anchor: &Path, path: &[u8], opts: WalkOptions) -> SysResult<Vec<u8>>
 
         let mut candidate = resolved.clone();
         candidate.push(name.clone());
-        let here = join(&candidate);
+        if candidate.len() == 1 && GuestRoot::is_runtime_dir(&candidate[0]) {
+            let mut guest = join(&candidate);
+            for rest in queue {
+                guest.push(b'/');
+                guest.extend_from_slice(&rest);
+            }
+            return Ok(Walked::Runtime(guest));
+        }
+        let here = root.host_path(&candidate);
         let st = match stat(&here, false) {
             Ok(st) => st,
-            Err(Errno::ENOENT) if last => {
-                return Ok(here);
-            }
+            Err(Errno::ENOENT) if last => return Ok(Walked::Host(finish(here, trailing_slash))),
             Err(e) => return Err(e),
         };
         if let Some(dev) = anchor_dev
@@ -134,7 +139,7 @@ pub fn walk(anchor: &Path, path: &[u8], opts: WalkOptions) -> SysResult<Vec<u8>>
         {
             return Err(Errno::EXDEV);
         }
-        if st.mode & mode::S_IFMT == mode::S_IFLNK && (!last || opts.follow_last) {
+        if st.mode & mode::S_IFMT == mode::S_IFLNK && (!last || follow_last) {
             if opts.no_symlinks {
                 return Err(Errno::ELOOP);
             }
@@ -148,7 +153,7 @@ pub fn walk(anchor: &Path, path: &[u8], opts: WalkOptions) -> SysResult<Vec<u8>>
                 match opts.confine {
                     Confinement::Beneath => return Err(Errno::EXDEV),
                     Confinement::InRoot => {
-                        resolved = anchor_parts.clone();
+                        resolved = anchor.to_vec();
                         depth = 0;
                     }
                     Confinement::None => resolved.clear(),
@@ -166,18 +171,40 @@ pub fn walk(anchor: &Path, path: &[u8], opts: WalkOptions) -> SysResult<Vec<u8>>
         resolved = candidate;
         depth += 1;
     }
-    Ok(join(&resolved))
+    Ok(Walked::Host(finish(
+        root.host_path(&resolved),
+        trailing_slash,
+    )))
+}
+
+/// Puts a trailing slash back, so the host call still insists on a directory.
+fn finish(mut host: Vec<u8>, trailing_slash: bool) -> Vec<u8> {
+    if trailing_slash && !host.ends_with(b"/") {
+        host.push(b'/');
+    }
+    host
 }
 
 fn stat(path: &[u8], follow: bool) -> SysResult<host::fs::FileStat> {
-    let c = cstring(path)?;
+    let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
     host::fs::fstatat(host::fs::CWD, &c, follow).map_err(Errno::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::fs::root::normalize;
     use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    /// Walks in the host's name space from the host directory `base`; the host path found.
+    fn walk(base: &Path, path: &[u8], opts: WalkOptions) -> SysResult<Vec<u8>> {
+        let anchor = normalize(base.as_os_str().as_bytes());
+        match super::walk(&GuestRoot::host(), &anchor, path, opts)? {
+            Walked::Host(host) => Ok(host),
+            Walked::Runtime(guest) => panic!("unexpected runtime path {guest:?}"),
+        }
+    }
 
     fn opts(confine: Confinement) -> WalkOptions {
         WalkOptions {

@@ -117,12 +117,17 @@ fn execveat(
         limits: &limits,
         creds: &creds,
         hwcaps: process.hwcaps,
+        root: &process.root,
     })
     .map_err(|e| match e {
         RuntimeError::Memory(_) | RuntimeError::Vcpu(_) | RuntimeError::Handover(_) => {
             Errno::ENOMEM
         }
-        RuntimeError::Loader(_) | RuntimeError::Dynamic(_) => Errno::ENOEXEC,
+        RuntimeError::Loader(_) => Errno::ENOEXEC,
+        RuntimeError::Interpreter(e) => {
+            tracing::info!("execve: {}: {e}", file.host_path.display());
+            e.errno()
+        }
     })?;
 
     // Linux names the thread after the file: the path's last component, or for a
@@ -367,13 +372,5 @@ fn parse_elf(file: &Executable) -> SysResult<ElfFile> {
         tracing::debug!("execve: {}: {e}", file.host_path.display());
         Errno::ENOEXEC
     })?;
-    if let Some(interp) = &elf.interpreter {
-        tracing::info!(
-            "execve: {} needs the dynamic loader {}, which elfuse does not run yet",
-            file.host_path.display(),
-            String::from_utf8_lossy(interp)
-        );
-        return Err(Errno::ENOEXEC);
-    }
     Ok(elf)
 }

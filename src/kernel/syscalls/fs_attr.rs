@@ -58,7 +58,7 @@ pub fn sys_fchmod(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 pub fn sys_fchmodat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let path = ctx.path(a[1])?;
     let mode = a[2] as u32 & 0o7777;
-    match fs::lookup(ctx.process(), a[0], &path, false)? {
+    match fs::lookup(ctx.process(), a[0], &path, false, true)? {
         Node::Host(p) => retry(|| host::fs::fchmodat(p.dirfd(), &p.path, mode))?,
         _ => return Err(Errno::EPERM),
     }
@@ -74,7 +74,14 @@ pub fn sys_fchmodat2(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     }
     let mode = a[2] as u32 & 0o7777;
     let path = ctx.path(a[1])?;
-    match fs::lookup(ctx.process(), a[0], &path, flags & at::AT_EMPTY_PATH != 0)? {
+    let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
+    match fs::lookup(
+        ctx.process(),
+        a[0],
+        &path,
+        flags & at::AT_EMPTY_PATH != 0,
+        follow,
+    )? {
         Node::Host(p) => {
             if flags & at::AT_SYMLINK_NOFOLLOW != 0 {
                 let st = retry(|| host::fs::fstatat(p.dirfd(), &p.path, false))?;
@@ -119,9 +126,15 @@ pub fn sys_fchownat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     }
     let (uid, gid) = (a[2] as u32, a[3] as u32);
     let path = ctx.path(a[1])?;
-    match fs::lookup(ctx.process(), a[0], &path, flags & at::AT_EMPTY_PATH != 0)? {
+    let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
+    match fs::lookup(
+        ctx.process(),
+        a[0],
+        &path,
+        flags & at::AT_EMPTY_PATH != 0,
+        follow,
+    )? {
         Node::Host(p) => {
-            let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
             retry(|| host::fs::fchownat(p.dirfd(), &p.path, uid, gid, follow))?;
         }
         Node::Descriptor(file) => {
@@ -172,7 +185,13 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         Node::Descriptor(ctx.file(a[0])?)
     } else {
         let path = ctx.path(a[1])?;
-        fs::lookup(ctx.process(), a[0], &path, flags & at::AT_EMPTY_PATH != 0)?
+        fs::lookup(
+            ctx.process(),
+            a[0],
+            &path,
+            flags & at::AT_EMPTY_PATH != 0,
+            follow,
+        )?
     };
     match node {
         Node::Host(p) => retry(|| host::fs::utimensat(p.dirfd(), Some(&p.path), times, follow))?,
@@ -195,7 +214,13 @@ pub fn sys_truncate(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let path = ctx.path(a[0])?;
-    match fs::lookup(ctx.process(), at::AT_FDCWD as u32 as u64, &path, false)? {
+    match fs::lookup(
+        ctx.process(),
+        at::AT_FDCWD as u32 as u64,
+        &path,
+        false,
+        true,
+    )? {
         Node::Host(p) => {
             let abs = super::fs_open::absolute_host_path(ctx, &p)?;
             retry(|| host::fs::truncate(&abs, len))?;

@@ -18,7 +18,7 @@ use crate::kernel::process::lock;
 /// Resolves a path that a call will create or remove: the runtime's own nodes exist and are
 /// not removable, which Linux reports as `errno_special`.
 fn target(ctx: &Ctx<'_>, dirfd: u64, path: &[u8], errno_special: Errno) -> SysResult<HostPath> {
-    match fs::lookup(ctx.process(), dirfd, path, false)? {
+    match fs::lookup(ctx.process(), dirfd, path, false, false)? {
         Node::Host(p) => Ok(p),
         _ => Err(errno_special),
     }
@@ -27,7 +27,7 @@ fn target(ctx: &Ctx<'_>, dirfd: u64, path: &[u8], errno_special: Errno) -> SysRe
 /// `getcwd(2)`: returns the length including the NUL.
 pub fn sys_getcwd(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let cwd = std::env::current_dir().map_err(Errno::from)?;
-    let mut bytes = cwd.as_os_str().as_bytes().to_vec();
+    let mut bytes = ctx.process().root.guest_path(cwd.as_os_str().as_bytes());
     bytes.push(0);
     if (a[1] as usize) < bytes.len() {
         return Err(Errno::ERANGE);
@@ -39,7 +39,13 @@ pub fn sys_getcwd(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 /// `chdir(2)`.
 pub fn sys_chdir(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let path = ctx.path(a[0])?;
-    match fs::lookup(ctx.process(), at::AT_FDCWD as u32 as u64, &path, false)? {
+    match fs::lookup(
+        ctx.process(),
+        at::AT_FDCWD as u32 as u64,
+        &path,
+        false,
+        true,
+    )? {
         Node::Host(p) => {
             let abs = super::fs_open::absolute_host_path(ctx, &p)?;
             retry(|| nix::unistd::chdir(abs.as_c_str()).map_err(std::io::Error::from))?;
@@ -72,7 +78,13 @@ pub fn sys_fchdir(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 /// learns as `ENOSYS`.
 pub fn sys_chroot(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let path = ctx.path(a[0])?;
-    match fs::lookup(ctx.process(), at::AT_FDCWD as u32 as u64, &path, false)? {
+    match fs::lookup(
+        ctx.process(),
+        at::AT_FDCWD as u32 as u64,
+        &path,
+        false,
+        true,
+    )? {
         Node::Host(p) => {
             let st = retry(|| host::fs::fstatat(p.dirfd(), &p.path, true))?;
             if !st.is_dir() {

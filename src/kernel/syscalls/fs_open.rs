@@ -12,7 +12,7 @@ use crate::kernel::abi::open as lo;
 use crate::kernel::abi::resolve;
 use crate::kernel::abi::structs::OpenHow;
 use crate::kernel::file::{FileKind, OpenFile, retry};
-use crate::kernel::fs::walk::{self, Confinement, WalkOptions};
+use crate::kernel::fs::walk::{self, Confinement, WalkOptions, Walked};
 use crate::kernel::fs::{self, HostPath, Node};
 use crate::kernel::process::lock;
 
@@ -105,7 +105,12 @@ pub(super) fn open(
     let process = ctx.process();
     let node = match resolve_flags {
         Some(rules) if rules != 0 => resolve_confined(ctx, dirfd, path, flags, rules)?,
-        _ => fs::lookup(process, dirfd, path, false)?,
+        _ => {
+            // O_NOFOLLOW and O_CREAT|O_EXCL act on a link itself; anything else follows it.
+            let excl = flags & (lo::O_CREAT | lo::O_EXCL) == lo::O_CREAT | lo::O_EXCL;
+            let follow = flags & lo::O_NOFOLLOW == 0 && !excl;
+            fs::lookup(process, dirfd, path, false, follow)?
+        }
     };
     match node {
         Node::Host(host_path) => open_host(ctx, &host_path, path, flags, mode),
@@ -218,7 +223,7 @@ fn resolve_confined(
     flags: u64,
     rules: u64,
 ) -> SysResult<Node> {
-    let anchor_node = fs::lookup(ctx.process(), dirfd, b".", false)?;
+    let anchor_node = fs::lookup(ctx.process(), dirfd, b".", false, true)?;
     let Node::Host(anchor) = anchor_node else {
         return Err(Errno::ENOTDIR);
     };
@@ -236,36 +241,22 @@ fn resolve_confined(
         no_xdev: rules & resolve::RESOLVE_NO_XDEV != 0,
         follow_last: flags & lo::O_NOFOLLOW == 0,
     };
-    if confine == Confinement::None && path.starts_with(b"/") {
+    let process = ctx.process();
+    let anchor = process.root.guest_components(anchor_path.to_bytes());
+    match walk::walk(&process.root, &anchor, path, opts)? {
+        Walked::Host(host) => {
+            let c = CString::new(host).map_err(|_| Errno::EINVAL)?;
+            Ok(Node::Host(HostPath::absolute(c)))
+        }
         // Magic links live only under the runtime's /proc and /dev.
-        if let Some(node) = magic(ctx, path, rules)? {
-            return Ok(node);
-        }
-    }
-    let anchor_os = std::path::Path::new(std::ffi::OsStr::from_bytes(anchor_path.to_bytes()));
-    let resolved = walk::walk(anchor_os, path, opts)?;
-    let c = CString::new(resolved).map_err(|_| Errno::EINVAL)?;
-    Ok(Node::Host(HostPath::absolute(c)))
-}
-
-/// The runtime's own nodes, for unconfined `openat2` (magic links are refused with
-/// `RESOLVE_NO_MAGICLINKS` or `RESOLVE_NO_SYMLINKS`).
-fn magic(ctx: &Ctx<'_>, path: &[u8], rules: u64) -> SysResult<Option<Node>> {
-    match fs::lookup(
-        ctx.process(),
-        crate::kernel::abi::at::AT_FDCWD as u32 as u64,
-        path,
-        false,
-    ) {
-        Ok(Node::Host(_)) | Err(_) => Ok(None),
-        Ok(node @ (Node::GuestFd(_) | Node::Exe)) => {
-            if rules & (resolve::RESOLVE_NO_MAGICLINKS | resolve::RESOLVE_NO_SYMLINKS) != 0 {
+        Walked::Runtime(guest) => match fs::runtime_node(process, &guest)? {
+            Node::GuestFd(_) | Node::Exe
+                if rules & (resolve::RESOLVE_NO_MAGICLINKS | resolve::RESOLVE_NO_SYMLINKS) != 0 =>
+            {
                 Err(Errno::ELOOP)
-            } else {
-                Ok(Some(node))
             }
-        }
-        Ok(node) => Ok(Some(node)),
+            node => Ok(node),
+        },
     }
 }
 

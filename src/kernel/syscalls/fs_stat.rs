@@ -11,6 +11,7 @@ use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::mode;
 use crate::kernel::abi::structs::{Stat, Statfs, Statx, StatxTimestamp};
 use crate::kernel::file::{FileKind, OpenFile, retry};
+use crate::kernel::fs::root::GuestRoot;
 use crate::kernel::fs::{self, Node};
 use crate::kernel::process::lock;
 
@@ -62,7 +63,9 @@ fn stat_node(ctx: &Ctx<'_>, node: Node, follow: bool) -> SysResult<FileStat> {
             if follow {
                 file.stat()
             } else {
-                Ok(magic_link_stat(descriptor_target(&file).len()))
+                Ok(magic_link_stat(
+                    descriptor_target(&ctx.process().root, &file).len(),
+                ))
             }
         }
         Node::Exe => {
@@ -100,8 +103,15 @@ pub fn sys_newfstatat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let path = at_path(ctx, a[1], flags)?;
-    let node = fs::lookup(ctx.process(), a[0], &path, flags & at::AT_EMPTY_PATH != 0)?;
-    let st = stat_node(ctx, node, flags & at::AT_SYMLINK_NOFOLLOW == 0)?;
+    let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
+    let node = fs::lookup(
+        ctx.process(),
+        a[0],
+        &path,
+        flags & at::AT_EMPTY_PATH != 0,
+        follow,
+    )?;
+    let st = stat_node(ctx, node, follow)?;
     ctx.mem().write_val(a[2], &to_linux_stat(&st))?;
     Ok(0)
 }
@@ -124,7 +134,13 @@ pub fn sys_statx(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     }
     let path = at_path(ctx, a[1], flags)?;
     let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
-    let node = fs::lookup(ctx.process(), a[0], &path, flags & at::AT_EMPTY_PATH != 0)?;
+    let node = fs::lookup(
+        ctx.process(),
+        a[0],
+        &path,
+        flags & at::AT_EMPTY_PATH != 0,
+        follow,
+    )?;
     let btime = match &node {
         Node::Host(p) => host::birth_time(p.dirfd(), &p.path, follow),
         _ => None,
@@ -209,7 +225,13 @@ fn statfs_file(file: &OpenFile) -> SysResult<host::FsStat> {
 /// `statfs(2)`.
 pub fn sys_statfs(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let path = ctx.path(a[0])?;
-    let fs = match fs::lookup(ctx.process(), at::AT_FDCWD as u32 as u64, &path, false)? {
+    let fs = match fs::lookup(
+        ctx.process(),
+        at::AT_FDCWD as u32 as u64,
+        &path,
+        false,
+        true,
+    )? {
         Node::Host(p) => {
             let c = super::fs_open::absolute_host_path(ctx, &p)?;
             retry(|| host::statfs_path(&c))?
@@ -254,7 +276,14 @@ fn access(ctx: &Ctx<'_>, dirfd: u64, addr: u64, amode: u64, flags: u64) -> SysRe
         return Err(Errno::EINVAL);
     }
     let path = at_path(ctx, addr, flags)?;
-    let node = fs::lookup(ctx.process(), dirfd, &path, flags & at::AT_EMPTY_PATH != 0)?;
+    let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
+    let node = fs::lookup(
+        ctx.process(),
+        dirfd,
+        &path,
+        flags & at::AT_EMPTY_PATH != 0,
+        follow,
+    )?;
     let host_path = match node {
         Node::Host(p) => p,
         Node::Device(_) => {
@@ -311,10 +340,10 @@ fn descriptor_host_path(file: &OpenFile) -> Option<std::ffi::CString> {
 }
 
 /// What `readlink` of `/proc/self/fd/N` shows for a descriptor.
-pub fn descriptor_target(file: &OpenFile) -> Vec<u8> {
+pub fn descriptor_target(root: &GuestRoot, file: &OpenFile) -> Vec<u8> {
     match file.kind() {
         FileKind::Device(_) => file.path.clone(),
-        FileKind::Path { host } => host.to_bytes().to_vec(),
+        FileKind::Path { host } => root.guest_path(host.to_bytes()),
         FileKind::Host { fd, .. } => {
             use std::os::fd::AsFd;
             let st = file.stat().ok();
@@ -322,7 +351,7 @@ pub fn descriptor_target(file: &OpenFile) -> Vec<u8> {
                 Some((mode::S_IFIFO, ino)) => format!("pipe:[{ino}]").into_bytes(),
                 Some((mode::S_IFSOCK, ino)) => format!("socket:[{ino}]").into_bytes(),
                 _ => host::fd_path(fd.as_fd())
-                    .map(|p| p.as_os_str().as_bytes().to_vec())
+                    .map(|p| root.guest_path(p.as_os_str().as_bytes()))
                     .unwrap_or_else(|| file.path.clone()),
             }
         }
@@ -337,7 +366,7 @@ pub fn sys_readlinkat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     }
     let path = ctx.path(a[1])?;
     // An empty path reads the link an O_PATH|O_NOFOLLOW descriptor refers to.
-    let target = match fs::lookup(ctx.process(), a[0], &path, true)? {
+    let target = match fs::lookup(ctx.process(), a[0], &path, true, false)? {
         Node::Host(p) => retry(|| host::fs::readlinkat(p.dirfd(), &p.path))?,
         Node::Descriptor(file) => match file.kind() {
             FileKind::Path { host } => retry(|| host::fs::readlinkat(host::fs::CWD, host))?,
@@ -348,7 +377,7 @@ pub fn sys_readlinkat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             let file = lock(&ctx.process().fds)
                 .get(fd)
                 .map_err(|_| Errno::ENOENT)?;
-            descriptor_target(&file)
+            descriptor_target(&ctx.process().root, &file)
         }
         Node::Exe => lock(&ctx.process().exec).exe.clone(),
     };

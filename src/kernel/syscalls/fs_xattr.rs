@@ -36,7 +36,7 @@ fn name(ctx: &Ctx<'_>, addr: u64) -> SysResult<Vec<u8>> {
 /// The host object a path argument names.
 fn path_target(ctx: &Ctx<'_>, addr: u64, follow: bool) -> SysResult<(Option<OpenFileRef>, Target)> {
     let path = ctx.path(addr)?;
-    match fs::lookup(ctx.process(), AT_FDCWD as u32 as u64, &path, false)? {
+    match fs::lookup(ctx.process(), AT_FDCWD as u32 as u64, &path, false, follow)? {
         Node::Host(p) => {
             let abs = super::fs_open::absolute_host_path(ctx, &p)?;
             Ok((None, Target::Path { path: abs, follow }))
