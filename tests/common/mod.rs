@@ -44,6 +44,9 @@ pub enum Link {
     Static,
     /// `-static-pie`.
     StaticPie,
+    /// Dynamically linked against the cross toolchain's glibc (interpreter
+    /// `/lib/ld-linux-aarch64.so.1`).
+    Dynamic,
 }
 
 /// Serializes builds of the same output across test threads.
@@ -69,6 +72,7 @@ pub fn build_guest(name: &str, out: &str, link: Link) -> PathBuf {
     let link_flag = match link {
         Link::Static => "-static",
         Link::StaticPie => "-static-pie",
+        Link::Dynamic => "-pie",
     };
     let status = Command::new("aarch64-linux-gnu-gcc")
         .args([link_flag, "-O1", "-g", "-Wall", "-Werror", "-pthread"])

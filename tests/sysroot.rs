@@ -1,0 +1,186 @@
+//! Dynamically linked programs under a sysroot: the interpreter loaded from it, the guest's
+//! name space confined to it (`tests/guest/fs_sysroot.c`), and the errors for a missing or
+//! broken interpreter.
+//!
+//! The sysroot here is built from the cross toolchain's arm64 glibc (`libc6-arm64-cross`),
+//! which is enough for a C program; the Debian sysroot tests use real distribution programs.
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use common::{Link, build_guest, elfuse_cmd, scratch};
+
+/// Where `libc6-arm64-cross` installs the arm64 glibc.
+const CROSS_LIBS: &str = "/usr/aarch64-linux-gnu/lib";
+
+/// A small sysroot in `dir`:
+///
+/// ```text
+/// bin/prog                  the program under test
+/// etc/marker                "sysroot etc\n"
+/// etc/passwd                one line for root
+/// etc/abs_passwd -> /etc/passwd
+/// lib/ld-linux-aarch64.so.1, lib/libc.so.6
+/// escape_abs -> /etc        escape_rel -> ../../../../../../../../etc
+/// usr/loop1 -> loop2        usr/loop2 -> loop1        usr/dotdot -> ..
+/// home/
+/// ```
+fn mini_sysroot(dir: &Path, program: &Path) -> PathBuf {
+    let root = dir.join("sysroot");
+    for sub in ["bin", "etc", "lib", "usr", "home"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::write(root.join("etc/marker"), "sysroot etc\n").unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    symlink("/etc/passwd", root.join("etc/abs_passwd")).unwrap();
+    for lib in ["ld-linux-aarch64.so.1", "libc.so.6"] {
+        let from = Path::new(CROSS_LIBS).join(lib);
+        std::fs::copy(&from, root.join("lib").join(lib))
+            .unwrap_or_else(|e| panic!("copy {} ({e}): install libc6-arm64-cross", from.display()));
+    }
+    symlink("/etc", root.join("escape_abs")).unwrap();
+    symlink("../../../../../../../../etc", root.join("escape_rel")).unwrap();
+    symlink("loop2", root.join("usr/loop1")).unwrap();
+    symlink("loop1", root.join("usr/loop2")).unwrap();
+    symlink("..", root.join("usr/dotdot")).unwrap();
+    std::fs::copy(program, root.join("bin/prog")).unwrap();
+    root
+}
+
+#[test]
+fn the_name_space_stays_inside_the_sysroot() {
+    let program = build_guest("fs_sysroot", "fs_sysroot_dyn", Link::Dynamic);
+    let dir = scratch();
+    let sysroot = mini_sysroot(dir.path(), &program);
+    let work = dir.path().join("work");
+    let home = dir.path().join("home");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(work.join("data.txt"), "host data\n").unwrap();
+    std::fs::write(home.join("home.txt"), "host home\n").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("elfuse-sysroot-")
+        .tempfile_in("/tmp")
+        .unwrap();
+    std::fs::write(tmp.path(), "host tmp\n").unwrap();
+    let tmp_name = tmp.path().file_name().unwrap();
+    let work = std::fs::canonicalize(&work).unwrap();
+
+    let run: common::Run = elfuse_cmd()
+        .arg("--sysroot")
+        .arg(&sysroot)
+        .arg(sysroot.join("bin/prog"))
+        .arg(&work)
+        .arg(tmp_name)
+        .env("HOME", &home)
+        .current_dir(&work)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(
+        (run.code(), run.stderr().as_str()),
+        (0, ""),
+        "stdout:\n{}",
+        run.stdout()
+    );
+    assert!(run.stdout().starts_with("ok "), "{}", run.stdout());
+    // The file the guest created under /home is in the sysroot, not on the host.
+    assert_eq!(
+        std::fs::read_to_string(sysroot.join("home/created")).unwrap(),
+        "in sysroot\n"
+    );
+}
+
+/// A dynamically linked program and the sysroot to run it with.
+fn dynamic_probe(dir: &Path) -> (PathBuf, PathBuf) {
+    let program = build_guest("cli_probe", "cli_probe_dyn", Link::Dynamic);
+    let sysroot = mini_sysroot(dir, &program);
+    (sysroot.join("bin/prog"), sysroot)
+}
+
+#[test]
+fn a_dynamic_program_runs_and_exits_with_its_status() {
+    let dir = scratch();
+    let (program, sysroot) = dynamic_probe(dir.path());
+    let run: common::Run = elfuse_cmd()
+        .arg("--sysroot")
+        .arg(&sysroot)
+        .arg(&program)
+        .args(["exit", "42"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!((run.code(), run.stderr().as_str()), (42, ""));
+}
+
+#[test]
+fn without_a_sysroot_a_dynamic_program_is_not_found() {
+    let dir = scratch();
+    let (program, _) = dynamic_probe(dir.path());
+    let run: common::Run = elfuse_cmd()
+        .env_remove("ELFUSE_SYSROOT")
+        .arg(&program)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code(), 127);
+    assert_eq!(
+        run.stderr(),
+        format!(
+            "elfuse: {}: dynamically linked (interpreter /lib/ld-linux-aarch64.so.1) and no \
+             sysroot is configured; see 'elfuse sysroot --help'\n",
+            program.display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_interpreter_names_itself_and_the_sysroot() {
+    let dir = scratch();
+    let (program, sysroot) = dynamic_probe(dir.path());
+    std::fs::remove_file(sysroot.join("lib/ld-linux-aarch64.so.1")).unwrap();
+    let run: common::Run = elfuse_cmd()
+        .arg("--sysroot")
+        .arg(&sysroot)
+        .arg(&program)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code(), 127);
+    let sysroot = std::fs::canonicalize(&sysroot).unwrap();
+    assert_eq!(
+        run.stderr(),
+        format!(
+            "elfuse: {}: interpreter /lib/ld-linux-aarch64.so.1 not found in sysroot {}\n",
+            program.display(),
+            sysroot.display()
+        )
+    );
+}
+
+#[test]
+fn an_interpreter_that_is_not_an_elf_cannot_run() {
+    let dir = scratch();
+    let (program, sysroot) = dynamic_probe(dir.path());
+    std::fs::write(sysroot.join("lib/ld-linux-aarch64.so.1"), "#!/bin/sh\n").unwrap();
+    let run: common::Run = elfuse_cmd()
+        .arg("--sysroot")
+        .arg(&sysroot)
+        .arg(&program)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code(), 126);
+    let sysroot = std::fs::canonicalize(&sysroot).unwrap();
+    assert_eq!(
+        run.stderr(),
+        format!(
+            "elfuse: {}: interpreter /lib/ld-linux-aarch64.so.1 in sysroot {}: not an ELF \
+             executable\n",
+            program.display(),
+            sysroot.display()
+        )
+    );
+}
