@@ -184,3 +184,80 @@ fn an_interpreter_that_is_not_an_elf_cannot_run() {
         )
     );
 }
+
+/// Runs the dynamic probe's `cat PATH` under `sysroot` with its cache in `cache`.
+fn guest_cat(program: &Path, sysroot: &Path, cache: &Path, path: &str) -> String {
+    let run: common::Run = elfuse_cmd()
+        .arg("--sysroot")
+        .arg(sysroot)
+        .arg(program)
+        .args(["cat", path])
+        .env("XDG_CACHE_HOME", cache)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(
+        (run.code(), run.stderr().as_str()),
+        (0, ""),
+        "{}",
+        run.stdout()
+    );
+    run.stdout()
+}
+
+#[test]
+fn the_guest_sees_the_host_user_and_machine_in_etc() {
+    let dir = scratch();
+    let (program, sysroot) = dynamic_probe(dir.path());
+    let cache = dir.path().join("cache");
+    // A sysroot that knows nobody with the host user's ids.
+    std::fs::write(
+        sysroot.join("etc/passwd"),
+        "nobody:x:65534:65534::/:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(sysroot.join("etc/group"), "nogroup:x:65534:\n").unwrap();
+
+    let uid = nix::unistd::getuid();
+    let gid = nix::unistd::getgid();
+    let user = nix::unistd::User::from_uid(uid).unwrap().unwrap();
+    let group = nix::unistd::Group::from_gid(gid).unwrap().unwrap();
+    let home = std::env::home_dir().unwrap();
+    let passwd = guest_cat(&program, &sysroot, &cache, "/etc/passwd");
+    assert_eq!(
+        passwd,
+        format!(
+            "nobody:x:65534:65534::/:/bin/false\n{}:x:{uid}:{gid}:{}:{}:/bin/sh\n",
+            user.name,
+            user.gecos.to_string_lossy(),
+            home.display()
+        )
+    );
+    let groups = guest_cat(&program, &sysroot, &cache, "/etc/group");
+    assert_eq!(
+        groups,
+        format!("nogroup:x:65534:\n{}:x:{gid}:{}\n", group.name, user.name)
+    );
+
+    let hostname = nix::unistd::gethostname().unwrap();
+    assert_eq!(
+        guest_cat(&program, &sysroot, &cache, "/etc/hostname"),
+        format!("{}\n", hostname.to_string_lossy())
+    );
+    if let Ok(resolv) = std::fs::read_to_string("/etc/resolv.conf") {
+        assert_eq!(
+            guest_cat(&program, &sysroot, &cache, "/etc/resolv.conf"),
+            resolv
+        );
+    }
+
+    // The sysroot's own files are untouched, and other names in /etc are its own.
+    assert_eq!(
+        std::fs::read_to_string(sysroot.join("etc/passwd")).unwrap(),
+        "nobody:x:65534:65534::/:/bin/false\n"
+    );
+    assert_eq!(
+        guest_cat(&program, &sysroot, &cache, "/etc/marker"),
+        "sysroot etc\n"
+    );
+}

@@ -344,7 +344,8 @@ fn guest_root(args: &RunArgs) -> Result<kernel::GuestRoot> {
     let mut host_dirs = Vec::new();
     host_dirs.extend(std::env::home_dir());
     host_dirs.extend(std::env::current_dir().ok());
-    kernel::GuestRoot::sysroot(&dir, &host_dirs)
+    let views = launcher::world::prepare(&dir);
+    kernel::GuestRoot::sysroot(&dir, &host_dirs, &views)
         .with_context(|| format!("sysroot {}", dir.display()))
 }
 

@@ -40,7 +40,7 @@ use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::structs::{KernelSigaction, SigaltStack};
 use crate::kernel::fd::FdTable;
 use crate::kernel::file::{Device, FileKind, OpenFile};
-use crate::kernel::fs::root::GuestRoot;
+use crate::kernel::fs::root::{EtcView, GuestRoot};
 use crate::kernel::mm::{Brk, Layout};
 use crate::kernel::process::{
     Credentials, ExecInfo, MmState, PrctlState, Process, ProcessInit, lock,
@@ -462,6 +462,12 @@ fn encode_root(message: &mut Encoder, root: &GuestRoot) {
         for dir in host_dirs {
             message.bytes(dir.as_os_str().as_bytes());
         }
+        let views = root.etc_views();
+        message.u64(views.len() as u64);
+        for view in views {
+            message.bytes(view.name.as_bytes());
+            message.bytes(view.file.as_os_str().as_bytes());
+        }
     }
 }
 
@@ -475,7 +481,15 @@ fn decode_root(d: &mut Decoder) -> Result<GuestRoot, String> {
     for _ in 0..count {
         host_dirs.push(PathBuf::from(OsString::from_vec(d.bytes_()?)));
     }
-    GuestRoot::sysroot(&dir, &host_dirs).map_err(|e| format!("sysroot {}: {e}", dir.display()))
+    let count = d.u64()?;
+    let mut views = Vec::new();
+    for _ in 0..count {
+        let name = String::from_utf8(d.bytes_()?).map_err(|e| e.to_string())?;
+        let file = PathBuf::from(OsString::from_vec(d.bytes_()?));
+        views.push(EtcView { name, file });
+    }
+    GuestRoot::sysroot(&dir, &host_dirs, &views)
+        .map_err(|e| format!("sysroot {}: {e}", dir.display()))
 }
 
 fn encode_exec(message: &mut Encoder, exec: &ExecInfo) {

@@ -5,6 +5,8 @@
 //! message and the exit status shells use: 127 when there is no such program, 126 when it
 //! exists but cannot be run.
 
+pub mod world;
+
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 

@@ -10,6 +10,7 @@
  *   cli_probe enosys          call an unimplemented syscall (io_setup) twice
  *   cli_probe stdout-closed   close fd 1, then report on fd 2 whether a write to it fails
  *   cli_probe cat-fd N        copy descriptor N (inherited from the shell) to stdout
+ *   cli_probe cat PATH        copy the file at PATH to stdout
  *   cli_probe exec PROG ARGS  make fd 9 a copy of stdout and ignore SIGUSR1, then
  *                             execv(PROG, [PROG, ARGS...]); on failure print the error and
  *                             exit 126
@@ -69,6 +70,17 @@ int main(int argc, char **argv)
             if (write(1, buf, (size_t)n) != n)
                 return 1;
         return n == 0 ? 0 : 1;
+    }
+    if (!strcmp(mode, "cat") && argc > 2) {
+        FILE *f = fopen(argv[2], "r");
+        if (!f) {
+            printf("open %s: %s\n", argv[2], strerror(errno));
+            return 1;
+        }
+        int c;
+        while ((c = getc(f)) != EOF)
+            putchar(c);
+        return 0;
     }
     if (!strcmp(mode, "exec") && argc > 2) {
         dup2(1, 9);

@@ -62,6 +62,17 @@ struct Sysroot {
     dir: Vec<u8>,
     /// Host directories reachable by their own path, as component lists.
     host_dirs: Vec<Vec<Vec<u8>>>,
+    /// Files in the guest's `/etc` served from elsewhere: (name, host file).
+    etc_views: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A file the guest sees in `/etc` in place of the sysroot's own (see `launcher::world`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcView {
+    /// The name in `/etc`.
+    pub name: String,
+    /// The host file with its contents.
+    pub file: PathBuf,
 }
 
 fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -76,8 +87,9 @@ impl GuestRoot {
     }
 
     /// A sysroot at host directory `dir`, with `host_dirs` (absolute host paths) reachable by
-    /// their own names besides `/tmp`. `dir` must exist and be a directory.
-    pub fn sysroot(dir: &Path, host_dirs: &[PathBuf]) -> io::Result<GuestRoot> {
+    /// their own names besides `/tmp`, and `views` in place of files in its `/etc`. `dir` must
+    /// exist and be a directory.
+    pub fn sysroot(dir: &Path, host_dirs: &[PathBuf], views: &[EtcView]) -> io::Result<GuestRoot> {
         let canonical = std::fs::canonicalize(dir)?;
         if !canonical.is_dir() {
             return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
@@ -93,10 +105,20 @@ impl GuestRoot {
                 dirs.push(parts);
             }
         }
+        let etc_views = views
+            .iter()
+            .map(|v| {
+                (
+                    v.name.as_bytes().to_vec(),
+                    v.file.as_os_str().as_bytes().to_vec(),
+                )
+            })
+            .collect();
         Ok(GuestRoot {
             sysroot: Some(Sysroot {
                 dir: canonical.as_os_str().as_bytes().to_vec(),
                 host_dirs: dirs,
+                etc_views,
             }),
         })
     }
@@ -117,6 +139,21 @@ impl GuestRoot {
         sysroot.host_dirs[1..]
             .iter()
             .map(|parts| PathBuf::from(OsStr::from_bytes(&join(parts))))
+            .collect()
+    }
+
+    /// The files served in place of the sysroot's own in `/etc`.
+    pub fn etc_views(&self) -> Vec<EtcView> {
+        let Some(sysroot) = &self.sysroot else {
+            return Vec::new();
+        };
+        sysroot
+            .etc_views
+            .iter()
+            .map(|(name, file)| EtcView {
+                name: String::from_utf8_lossy(name).into_owned(),
+                file: PathBuf::from(OsStr::from_bytes(file)),
+            })
             .collect()
     }
 
@@ -162,6 +199,12 @@ impl GuestRoot {
     /// The absolute host path of the guest path made of `guest` (normalized components).
     pub fn host_path(&self, guest: &[Vec<u8>]) -> Vec<u8> {
         let joined = join(guest);
+        if let (Some(sysroot), [etc, name]) = (&self.sysroot, guest)
+            && etc == b"etc"
+            && let Some((_, file)) = sysroot.etc_views.iter().find(|(n, _)| n == name)
+        {
+            return file.clone();
+        }
         match (&self.sysroot, self.side(guest)) {
             (Some(sysroot), Side::Sysroot) => {
                 let mut path = sysroot.dir.clone();
@@ -233,9 +276,14 @@ mod tests {
         for d in ["usr/bin", "etc", "home", "tmp", "mnt"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
+        let views = [EtcView {
+            name: "passwd".into(),
+            file: PathBuf::from("/views/passwd"),
+        }];
         let root = GuestRoot::sysroot(
             dir.path(),
             &[PathBuf::from("/home/user"), PathBuf::from("/")],
+            &views,
         )
         .unwrap();
         (dir, root)
@@ -264,6 +312,12 @@ mod tests {
             [base, b"/lib64/x"].concat()
         );
         assert_eq!(root.host_path(&parts("/")), base);
+        // A view replaces the sysroot's file, and only that file.
+        assert_eq!(root.host_path(&parts("/etc/passwd")), b"/views/passwd");
+        assert_eq!(
+            root.host_path(&parts("/etc/group")),
+            [base, b"/etc/group"].concat()
+        );
     }
 
     #[test]
