@@ -57,6 +57,8 @@ const CASES: &[Case] = &[
     case("proc_exec"),
     case("thread_basic"),
     case("sig_basic"),
+    case("poll_basic"),
+    case("epoll_basic"),
     Case {
         args: &["a", "b c"],
         env: &[("ELFUSE_TEST", "1")],
@@ -179,6 +181,8 @@ guest_tests!(
     proc_exec,
     thread_basic,
     sig_basic,
+    poll_basic,
+    epoll_basic,
     loader_stack,
     loader_stack_pie,
 );

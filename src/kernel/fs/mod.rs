@@ -145,7 +145,7 @@ pub fn lookup(process: &Process, dirfd: u64, path: &[u8], empty_ok: bool) -> Sys
             joined.extend_from_slice(path);
             host_path(None, &joined)
         }
-        FileKind::Device(_) => Err(Errno::ENOTDIR),
+        FileKind::Device(_) | FileKind::Event(_) => Err(Errno::ENOTDIR),
     }
 }
 
