@@ -174,7 +174,7 @@ impl TimerFd {
             _ => (0, 0),
         };
         [
-            kind | ((id as u32 as u64) << 1),
+            kind | (((id as u64) & 0xffff_ffff) << 1),
             state.expires.map_or(u64::MAX, |e| e),
             state.interval,
             state.ticks,
