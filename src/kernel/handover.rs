@@ -12,6 +12,9 @@
 //! to the message, so open file descriptions stay shared as after `fork`), signal actions and
 //! mask, resource limits, credentials, umask, `prctl` state, the program's `/proc` identity, the
 //! `CLONE_CHILD_SETTID`/`CLONE_CHILD_CLEARTID` address, and the `vfork` parent's wake-up pipe.
+//! The runtime's event objects travel as their state (an eventfd's count, a timerfd's setting
+//! and unread expirations, an epoll instance's entries whose targets the table holds): the
+//! child gets copies, not shared objects (see [`crate::kernel::poll`]).
 //! The working directory, process group and session come with the new process itself. The
 //! parent waits until the child has taken everything (or failed: then `fork` fails with
 //! `EAGAIN`).
