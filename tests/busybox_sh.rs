@@ -24,8 +24,7 @@
 //! how the expected values are checked against Linux.
 //!
 //! # Left out
-//! `read` (the shell builtin waits for input with `ppoll`, which elfuse does not implement
-//! yet), and that `timeout` ends its command as soon as the time is up: `nanosleep` and
+//! That `timeout` ends its command as soon as the time is up: `nanosleep` and
 //! `clock_nanosleep` cannot be interrupted by a signal yet, so a killed `sleep` finishes its
 //! sleep first (the status is still right).
 
@@ -258,6 +257,29 @@ fn check(mode: ForkMode, script: &str, stdout: &str, stderr: Stderr, code: i32) 
 }
 
 // Pipelines, subshells and command substitution.
+
+/// Regression: the `read` builtin waits for input with `ppoll`, which elfuse lacked (every
+/// `read` failed).
+fn read_builtin_reads_lines_fields_and_times_out(mode: ForkMode) {
+    check(
+        mode,
+        "printf 'one two three\\nsecond line\\n' > in
+         read a b < in; echo \"[$a] [$b]\"
+         while read -r line; do echo \"got $line\"; done < in
+         echo x y | { read p q; echo \"$q$p\"; }
+         IFS=: read u v <<END
+alpha:beta
+END
+         echo \"$v $u\"
+         read r < /dev/null; echo \"eof $?\"
+         sleep 2 | { read -t 0.1 t; echo \"timeout $? [$t]\"; }
+         printf 'abc' | { read -n 2 c; echo \"n $c\"; }",
+        "[one] [two three]\ngot one two three\ngot second line\nyx\nbeta alpha\neof 1\n\
+         timeout 1 []\nn ab\n",
+        Stderr::Is(""),
+        0,
+    );
+}
 
 fn pipeline_passes_data_through_several_applets(mode: ForkMode) {
     check(
@@ -673,6 +695,7 @@ macro_rules! sh_tests {
 }
 
 sh_tests!(
+    read_builtin_reads_lines_fields_and_times_out,
     pipeline_passes_data_through_several_applets,
     pipeline_status_is_the_last_commands_unless_pipefail,
     subshell_changes_stay_in_the_subshell,

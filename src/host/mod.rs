@@ -16,6 +16,7 @@ pub mod futex;
 pub mod handover;
 pub mod io;
 pub mod memory;
+pub mod poll;
 pub mod process;
 pub mod signals;
 pub mod threads;

@@ -3,7 +3,8 @@
 //! Most files are host descriptors (regular files, directories, pipes, terminals). The small
 //! devices every program expects (`/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random`,
 //! `/dev/urandom`) are served by the runtime itself, identically on every host. `O_PATH`
-//! descriptors hold a host path and no host descriptor, since macOS has no `O_PATH`.
+//! descriptors hold a host path and no host descriptor, since macOS has no `O_PATH`. Event
+//! objects (eventfd, timerfd, epoll) are the runtime's own too (see [`crate::kernel::poll`]).
 
 use std::ffi::CString;
 use std::io;
@@ -20,6 +21,7 @@ use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::mode;
 use crate::kernel::abi::open as lo;
 use crate::kernel::abi::structs::{DIRENT64_NAME_OFFSET, Iovec};
+use crate::kernel::poll::{self, EventObject};
 use crate::kernel::task::interruptible;
 use crate::vm::memory::GuestMemory;
 use crate::vm::vma::Prot;
@@ -103,6 +105,8 @@ pub enum FileKind {
         /// The host path it names.
         host: CString,
     },
+    /// One of the runtime's event objects (an anonymous inode on Linux).
+    Event(EventObject),
 }
 
 /// A Linux open file description.
@@ -200,6 +204,26 @@ impl OpenFile {
         })
     }
 
+    /// A runtime event object opened with Linux `flags` (`O_RDWR` and `O_NONBLOCK`).
+    pub fn event(object: EventObject, flags: u64) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            path: object.link_name().as_bytes().to_vec(),
+            kind: FileKind::Event(object),
+            flags: AtomicU64::new(flags),
+            owner: AtomicI32::new(0),
+            io_signal: AtomicU32::new(0),
+            pidfd: None,
+        })
+    }
+
+    /// The event object behind the description, if it is one.
+    pub fn event_object(&self) -> Option<&EventObject> {
+        match &self.kind {
+            FileKind::Event(object) => Some(object),
+            _ => None,
+        }
+    }
+
     /// A pidfd for process `pid`: `handle` is the host's descriptor for it (see
     /// [`host::process::process_handle`]), which becomes readable when the process ends.
     pub fn pidfd(handle: OwnedFd, flags: u64, pid: i32) -> Arc<OpenFile> {
@@ -241,6 +265,7 @@ impl OpenFile {
             FileKind::Host { fd, .. } => Ok(fd.as_fd()),
             FileKind::Path { .. } => Err(Errno::EBADF),
             FileKind::Device(_) => Err(device_err),
+            FileKind::Event(_) => Err(Errno::ESPIPE),
         }
     }
 
@@ -325,6 +350,7 @@ impl OpenFile {
                     .map(|n| n as u64)
             }
             FileKind::Device(device) => device_read(*device, mem, addr, len),
+            FileKind::Event(object) => self.event_read(object, mem, addr, len),
             FileKind::Path { .. } => Err(Errno::EBADF),
         }
     }
@@ -348,6 +374,7 @@ impl OpenFile {
                     _ => Ok(len),
                 }
             }
+            FileKind::Event(object) => self.event_write(object, mem, addr, len),
             FileKind::Path { .. } => Err(Errno::EBADF),
         }
     }
@@ -400,6 +427,9 @@ impl OpenFile {
         if self.is_path_only() || !self.readable() {
             return Err(Errno::EBADF);
         }
+        if matches!(self.kind, FileKind::Event(_)) {
+            return self.event_vectored(mem, iov, true);
+        }
         if let FileKind::Device(device) = self.kind {
             let mut total = 0;
             for v in iov.iter().filter(|v| v.len > 0) {
@@ -428,6 +458,9 @@ impl OpenFile {
     pub fn writev(&self, mem: &GuestMemory, iov: &[Iovec], offset: Option<i64>) -> SysResult<u64> {
         if self.is_path_only() || !self.writable() {
             return Err(Errno::EBADF);
+        }
+        if matches!(self.kind, FileKind::Event(_)) {
+            return self.event_vectored(mem, iov, false);
         }
         if let FileKind::Device(device) = self.kind {
             let total: u64 = iov.iter().map(|v| v.len).sum();
@@ -463,6 +496,9 @@ impl OpenFile {
                 Ok(0)
             }
             FileKind::Path { .. } => Err(Errno::EBADF),
+            // Anonymous inodes accept any seek and stay at 0 (`noop_llseek`).
+            FileKind::Event(_) if whence <= SEEK_HOLE => Ok(0),
+            FileKind::Event(_) => Err(Errno::EINVAL),
             FileKind::Host { fd, dir } => {
                 let host_whence = match whence {
                     SEEK_SET => libc::SEEK_SET,
@@ -498,6 +534,7 @@ impl OpenFile {
         match &self.kind {
             FileKind::Host { fd, .. } => retry(|| host::fs::fstat(fd.as_fd())),
             FileKind::Device(device) => Ok(device.stat()),
+            FileKind::Event(_) => Ok(anon_inode_stat()),
             FileKind::Path { host } => retry(|| host::fs::fstatat(host::fs::CWD, host, false)),
         }
     }
@@ -508,7 +545,7 @@ impl OpenFile {
             FileKind::Host { .. } | FileKind::Path { .. } => {
                 self.stat().map(|st| st.is_dir()).unwrap_or(false)
             }
-            FileKind::Device(_) => false,
+            FileKind::Device(_) | FileKind::Event(_) => false,
         }
     }
 
@@ -567,6 +604,99 @@ impl OpenFile {
         }
         mem.write(addr, &out)?;
         Ok(out.len() as u64)
+    }
+}
+
+// ---- event objects -------------------------------------------------------------------------
+
+/// The size of every eventfd and timerfd transfer.
+const EVENT_WORD: u64 = 8;
+
+impl OpenFile {
+    fn nonblocking(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & lo::O_NONBLOCK != 0
+    }
+
+    /// `read(2)` of an event object: one 8-byte word, `EINVAL` for a shorter buffer or an
+    /// object that cannot be read (epoll).
+    fn event_read(
+        &self,
+        object: &EventObject,
+        mem: &GuestMemory,
+        addr: u64,
+        len: u64,
+    ) -> SysResult<u64> {
+        if len < EVENT_WORD {
+            return Err(Errno::EINVAL);
+        }
+        mem.check(addr, EVENT_WORD, Prot::WRITE)?;
+        let nonblock = self.nonblocking();
+        let wait = || poll::wait_for(object, poll::ev::POLLIN);
+        let value = match object {
+            EventObject::EventFd(e) => e.read(nonblock, wait)?,
+            EventObject::TimerFd(t) => t.read(nonblock, wait)?,
+            EventObject::Epoll(_) => return Err(Errno::EINVAL),
+        };
+        mem.write_val(addr, &value)?;
+        Ok(EVENT_WORD)
+    }
+
+    /// `write(2)` to an event object: one 8-byte word added to an eventfd; `EINVAL` for a
+    /// shorter buffer or an object that cannot be written (timerfd, epoll).
+    fn event_write(
+        &self,
+        object: &EventObject,
+        mem: &GuestMemory,
+        addr: u64,
+        len: u64,
+    ) -> SysResult<u64> {
+        let EventObject::EventFd(e) = object else {
+            return Err(Errno::EINVAL);
+        };
+        if len < EVENT_WORD {
+            return Err(Errno::EINVAL);
+        }
+        let value: u64 = mem.read_val(addr)?;
+        e.write(value, self.nonblocking(), || {
+            poll::wait_for(object, poll::ev::POLLOUT)
+        })?;
+        Ok(EVENT_WORD)
+    }
+
+    /// `readv`/`writev` on an event object: the word is gathered from (or scattered to) the
+    /// buffers in order.
+    fn event_vectored(&self, mem: &GuestMemory, iov: &[Iovec], reading: bool) -> SysResult<u64> {
+        let FileKind::Event(object) = &self.kind else {
+            return Err(Errno::EINVAL);
+        };
+        let total = iov.iter().try_fold(0u64, |acc, v| acc.checked_add(v.len));
+        if total.is_none_or(|t| t < EVENT_WORD) {
+            return Err(Errno::EINVAL);
+        }
+        // One contiguous buffer holding the word is the common case.
+        if let Some(v) = iov.iter().find(|v| v.len > 0)
+            && v.len >= EVENT_WORD
+        {
+            return if reading {
+                self.event_read(object, mem, v.base, EVENT_WORD)
+            } else {
+                self.event_write(object, mem, v.base, EVENT_WORD)
+            };
+        }
+        tracing::debug!("a split eventfd/timerfd word is not supported");
+        Err(Errno::EINVAL)
+    }
+}
+
+/// What `fstat` shows for an event object: Linux's anonymous inode (no file type, mode 0600).
+fn anon_inode_stat() -> FileStat {
+    FileStat {
+        dev: linux_makedev(0, 15),
+        ino: 1,
+        mode: 0o600,
+        nlink: 1,
+        blksize: 4096,
+        ..FileStat::default()
     }
 }
 

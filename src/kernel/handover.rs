@@ -12,6 +12,9 @@
 //! to the message, so open file descriptions stay shared as after `fork`), signal actions and
 //! mask, resource limits, credentials, umask, `prctl` state, the program's `/proc` identity, the
 //! `CLONE_CHILD_SETTID`/`CLONE_CHILD_CLEARTID` address, and the `vfork` parent's wake-up pipe.
+//! The runtime's event objects travel as their state (an eventfd's count, a timerfd's setting
+//! and unread expirations, an epoll instance's entries whose targets the table holds): the
+//! child gets copies, not shared objects (see [`crate::kernel::poll`]).
 //! The working directory, process group and session come with the new process itself. The
 //! parent waits until the child has taken everything (or failed: then `fork` fails with
 //! `EAGAIN`).
@@ -42,6 +45,8 @@ use crate::kernel::fd::FdTable;
 use crate::kernel::file::{Device, FileKind, OpenFile};
 use crate::kernel::fs::root::{EtcView, GuestRoot};
 use crate::kernel::mm::{Brk, Layout};
+use crate::kernel::poll::epoll::{self, InterestCopy};
+use crate::kernel::poll::{Epoll, EventFd, EventObject, TimerFd};
 use crate::kernel::process::{
     Credentials, ExecInfo, MmState, PrctlState, Process, ProcessInit, lock,
 };
@@ -173,6 +178,7 @@ pub fn fork(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<&OwnedFd>) -
     for file in &unique {
         encode_file(&mut message, &mut fds, file);
     }
+    encode_interests(&mut message, &unique);
     message.u64(slots.len() as u64);
     for (fd, cloexec, index) in slots {
         message.u64(fd as u64);
@@ -422,12 +428,67 @@ fn encode_file<'a>(message: &mut Encoder, fds: &mut Vec<BorrowedFd<'a>>, file: &
             message.u64(2);
             message.bytes(host.as_bytes());
         }
+        FileKind::Event(EventObject::EventFd(e)) => {
+            let (value, semaphore) = e.snapshot();
+            message.u64(3);
+            message.u64(value);
+            message.bool(semaphore);
+        }
+        FileKind::Event(EventObject::TimerFd(t)) => {
+            message.u64(4);
+            message.u64(t.clock_id() as u64);
+            message.words(&t.snapshot());
+        }
+        // The interest list follows the whole table (see encode_interests).
+        FileKind::Event(EventObject::Epoll(_)) => message.u64(5),
     }
     message.u64(file.pidfd_pid().map_or(0, |pid| pid as u64));
     message.u64(file.status_flags());
     message.bytes(&file.path);
     message.u64(file.owner() as u32 as u64);
     message.u64(u64::from(file.io_signal()));
+}
+
+/// The interest lists of the epoll instances among `files`, each entry naming its target by
+/// index in `files`. Targets that no descriptor refers to are left behind.
+fn encode_interests(message: &mut Encoder, files: &[Arc<OpenFile>]) {
+    for file in files {
+        let Some(epoll) = epoll::epoll_of(file) else {
+            message.u64(0);
+            continue;
+        };
+        let entries: Vec<(usize, InterestCopy)> = epoll
+            .interests()
+            .into_iter()
+            .filter_map(|i| Some((files.iter().position(|f| Arc::ptr_eq(f, &i.file))?, i)))
+            .collect();
+        message.u64(entries.len() as u64);
+        for (index, interest) in entries {
+            message.u64(index as u64);
+            message.u64(interest.fd as u32 as u64);
+            message.u64(u64::from(interest.events));
+            message.u64(interest.data);
+        }
+    }
+}
+
+fn decode_interests(d: &mut Decoder<'_>, files: &[Arc<OpenFile>]) -> Result<(), String> {
+    for file in files {
+        let count = d.u64()?;
+        for _ in 0..count {
+            let target = files.get(d.u64()? as usize).ok_or("bad epoll target")?;
+            let copy = InterestCopy {
+                fd: d.u64()? as u32 as i32,
+                file: target.clone(),
+                events: d.u64()? as u32,
+                data: d.u64()?,
+            };
+            epoll::epoll_of(file)
+                .ok_or("interests for a file that is no epoll instance")?
+                .restore(&copy);
+        }
+    }
+    Ok(())
 }
 
 fn encode_regs(message: &mut Encoder, regs: &CpuSnapshot) {
@@ -582,6 +643,7 @@ fn restore(
     for _ in 0..file_count {
         files.push(decode_file(&mut d)?);
     }
+    decode_interests(&mut d, &files)?;
     let mut table = FdTable::new();
     let slots = d.u64()?;
     for _ in 0..slots {
@@ -764,6 +826,16 @@ fn decode_file(d: &mut Decoder<'_>) -> Result<Arc<OpenFile>, String> {
     let kind = d.u64()?;
     let host_fd = if kind == 0 { Some(d.fd()?) } else { None };
     let host_path = if kind == 2 { Some(d.bytes_()?) } else { None };
+    let event = match kind {
+        3 => Some(EventObject::EventFd(EventFd::restore(d.u64()?, d.bool()?))),
+        4 => {
+            let clock_id = d.u64()? as i64;
+            let words = d.words()?.try_into().map_err(|_| "bad timerfd")?;
+            Some(EventObject::TimerFd(TimerFd::restore(clock_id, words)))
+        }
+        5 => Some(EventObject::Epoll(Epoll::new())),
+        _ => None,
+    };
     let pidfd = d.u64()? as i32;
     let flags = d.u64()?;
     let path = d.bytes_()?;
@@ -780,6 +852,7 @@ fn decode_file(d: &mut Decoder<'_>) -> Result<Arc<OpenFile>, String> {
             let host = CString::new(host).map_err(|_| "bad path")?;
             OpenFile::path_only(host, flags, path)
         }
+        (3..=5, _, _) => OpenFile::event(event.ok_or("bad event object")?, flags),
         _ => return Err("bad file".into()),
     };
     file.set_owner(owner);

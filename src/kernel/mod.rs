@@ -14,6 +14,7 @@ pub mod futex;
 pub mod handover;
 pub mod image;
 pub mod mm;
+pub mod poll;
 pub mod process;
 pub mod sched;
 pub mod signal;

@@ -159,7 +159,7 @@ pub fn lookup(
             joined.extend_from_slice(path);
             host_path(None, &joined)
         }
-        FileKind::Device(_) => Err(Errno::ENOTDIR),
+        FileKind::Device(_) | FileKind::Event(_) => Err(Errno::ENOTDIR),
     }
 }
 
@@ -203,7 +203,7 @@ pub fn start_directory(process: &Process, dirfd: i32) -> SysResult<Vec<u8>> {
             .map(|p| p.as_os_str().as_bytes().to_vec())
             .ok_or(Errno::ENOENT),
         FileKind::Path { host } => Ok(host.to_bytes().to_vec()),
-        FileKind::Device(_) => Err(Errno::ENOTDIR),
+        FileKind::Device(_) | FileKind::Event(_) => Err(Errno::ENOTDIR),
     }
 }
 

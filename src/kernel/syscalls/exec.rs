@@ -188,7 +188,7 @@ fn readable_fd(file: &OpenFile) -> SysResult<OwnedFd> {
             open_read_only(&path)
         }
         FileKind::Path { host } => open_read_only(host),
-        FileKind::Device(_) => Err(Errno::EACCES),
+        FileKind::Device(_) | FileKind::Event(_) => Err(Errno::EACCES),
     }
 }
 
@@ -308,6 +308,9 @@ fn exec_host_program(ctx: &mut Ctx<'_>, file: &Executable, strings: &ArgStrings)
     for (fd, file) in &entries {
         let path = match file.kind() {
             FileKind::Host { .. } => continue,
+            // The runtime's event objects do not exist outside elfuse: a host program does
+            // not get them.
+            FileKind::Event(_) => continue,
             FileKind::Device(_) => CString::new(file.path.clone()).map_err(|_| Errno::EINVAL)?,
             FileKind::Path { host } => host.clone(),
         };

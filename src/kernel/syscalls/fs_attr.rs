@@ -35,7 +35,7 @@ fn with_host_file<T>(
             };
             by_path(host).map_err(Errno::from)
         }),
-        FileKind::Device(_) => Err(Errno::EPERM),
+        FileKind::Device(_) | FileKind::Event(_) => Err(Errno::EPERM),
     }
 }
 
@@ -282,7 +282,7 @@ fn sync_file(ctx: &Ctx<'_>, fd: u64, data_only: bool) -> SysResult {
             }
         }
         FileKind::Path { .. } => Err(Errno::EBADF),
-        FileKind::Device(_) => Err(Errno::EINVAL),
+        FileKind::Device(_) | FileKind::Event(_) => Err(Errno::EINVAL),
     }
 }
 

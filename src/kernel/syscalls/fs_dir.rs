@@ -68,7 +68,7 @@ pub fn sys_fchdir(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         FileKind::Path { host } => {
             retry(|| nix::unistd::chdir(host.as_c_str()).map_err(std::io::Error::from))?;
         }
-        FileKind::Device(_) => return Err(Errno::ENOTDIR),
+        FileKind::Device(_) | FileKind::Event(_) => return Err(Errno::ENOTDIR),
     }
     Ok(0)
 }

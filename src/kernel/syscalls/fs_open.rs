@@ -209,7 +209,7 @@ fn base_directory(ctx: &Ctx<'_>, host_path: &HostPath) -> SysResult<PathBuf> {
             FileKind::Path { host } => {
                 Ok(PathBuf::from(std::ffi::OsStr::from_bytes(host.to_bytes())))
             }
-            FileKind::Device(_) => Err(Errno::ENOTDIR),
+            FileKind::Device(_) | FileKind::Event(_) => Err(Errno::ENOTDIR),
         },
         None => std::env::current_dir().map_err(Errno::from),
     }
@@ -269,6 +269,8 @@ fn reopen(ctx: &Ctx<'_>, fd: i32, flags: u64, mode: u32) -> SysResult<Arc<OpenFi
         .map_err(|_| Errno::ENOENT)?;
     match file.kind() {
         FileKind::Device(device) => Ok(OpenFile::device(*device, (flags & KEPT) | lo::O_LARGEFILE)),
+        // Anonymous inodes cannot be opened again by name.
+        FileKind::Event(_) => Err(Errno::ENXIO),
         FileKind::Path { host } => {
             let host_path = HostPath::absolute(host.clone());
             open_host(ctx, &host_path, &file.path, flags, mode)

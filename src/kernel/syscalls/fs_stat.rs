@@ -200,6 +200,9 @@ fn to_linux_statfs(fs: &host::FsStat) -> Statfs {
 }
 
 /// What `statfs` reports for the runtime's own nodes (a `devtmpfs`-like file system).
+/// `ANON_INODE_FS_MAGIC`: what `fstatfs` reports for event objects.
+const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
+
 fn synthetic_statfs() -> host::FsStat {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     host::FsStat {
@@ -219,6 +222,10 @@ fn statfs_file(file: &OpenFile) -> SysResult<host::FsStat> {
         }
         FileKind::Path { host } => retry(|| host::statfs_path(host)),
         FileKind::Device(_) => Ok(synthetic_statfs()),
+        FileKind::Event(_) => Ok(host::FsStat {
+            magic: ANON_INODE_FS_MAGIC,
+            ..synthetic_statfs()
+        }),
     }
 }
 
@@ -335,14 +342,14 @@ fn descriptor_host_path(file: &OpenFile) -> Option<std::ffi::CString> {
             std::ffi::CString::new(path.as_os_str().as_bytes()).ok()
         }
         FileKind::Path { host } => Some(host.clone()),
-        FileKind::Device(_) => None,
+        FileKind::Device(_) | FileKind::Event(_) => None,
     }
 }
 
 /// What `readlink` of `/proc/self/fd/N` shows for a descriptor.
 pub fn descriptor_target(root: &GuestRoot, file: &OpenFile) -> Vec<u8> {
     match file.kind() {
-        FileKind::Device(_) => file.path.clone(),
+        FileKind::Device(_) | FileKind::Event(_) => file.path.clone(),
         FileKind::Path { host } => root.guest_path(host.to_bytes()),
         FileKind::Host { fd, .. } => {
             use std::os::fd::AsFd;

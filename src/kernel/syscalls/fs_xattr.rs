@@ -57,7 +57,7 @@ fn fd_target(file: OpenFileRef) -> SysResult<(Option<OpenFileRef>, Target)> {
             Ok((Some(file.clone()), Target::Fd(raw)))
         }
         FileKind::Path { .. } => Err(Errno::EBADF),
-        FileKind::Device(_) => Err(Errno::EOPNOTSUPP),
+        FileKind::Device(_) | FileKind::Event(_) => Err(Errno::EOPNOTSUPP),
     }
 }
 

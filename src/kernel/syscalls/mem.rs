@@ -107,7 +107,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         match file.kind() {
             FileKind::Path { .. } => return Err(Errno::EBADF),
             FileKind::Device(Device::Zero) => Source::Anonymous,
-            FileKind::Device(_) => return Err(Errno::ENODEV),
+            FileKind::Device(_) | FileKind::Event(_) => return Err(Errno::ENODEV),
             FileKind::Host { .. } => {
                 let st = file.stat()?;
                 if st.kind() != crate::kernel::abi::mode::S_IFREG {

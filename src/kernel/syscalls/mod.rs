@@ -5,6 +5,8 @@
 //! Linux errno. Numbers without a handler return `ENOSYS`, logged once per number at `info`
 //! level (shown with `-v`); calls that are deliberately `ENOSYS` log at `debug`.
 
+mod epoll;
+mod evfd;
 mod exec;
 mod fdctl;
 mod fs_attr;
@@ -17,6 +19,7 @@ mod futex;
 mod identity;
 mod mem;
 mod pidfd;
+mod poll;
 mod process;
 mod signal;
 mod system;
@@ -129,6 +132,10 @@ syscall_table! {
     15 lremovexattr(Path, Str) -> Int = fs_xattr::sys_lremovexattr;
     16 fremovexattr(Fd, Str) -> Int = fs_xattr::sys_fremovexattr;
     17 getcwd(Hex, Uint) -> Int = fs_dir::sys_getcwd;
+    19 eventfd2(Uint, Hex) -> Int = evfd::sys_eventfd2;
+    20 epoll_create1(Hex) -> Int = epoll::sys_epoll_create1;
+    21 epoll_ctl(Fd, Int, Fd, Hex) -> Int = epoll::sys_epoll_ctl;
+    22 epoll_pwait(Fd, Hex, Int, Int, Hex, Uint) -> Int = epoll::sys_epoll_pwait;
     23 dup(Fd) -> Int = fdctl::sys_dup;
     24 dup3(Fd, Fd, Oflags) -> Int = fdctl::sys_dup3;
     25 fcntl(Fd, Fcntl, Hex) -> Int = fdctl::sys_fcntl;
@@ -167,12 +174,17 @@ syscall_table! {
     69 preadv(Fd, Hex, Int, Int) -> Int = fs_io::sys_preadv;
     70 pwritev(Fd, Hex, Int, Int) -> Int = fs_io::sys_pwritev;
     71 sendfile(Fd, Fd, Hex, Uint) -> Int = fs_io::sys_sendfile;
+    72 pselect6(Int, Hex, Hex, Hex, Hex, Hex) -> Int = poll::sys_pselect6;
+    73 ppoll(Hex, Uint, Hex, Hex, Uint) -> Int = poll::sys_ppoll;
     78 readlinkat(Dirfd, Path, Hex, Uint) -> Int = fs_stat::sys_readlinkat;
     79 newfstatat(Dirfd, Path, Hex, AtFlags) -> Int = fs_stat::sys_newfstatat;
     80 fstat(Fd, Hex) -> Int = fs_stat::sys_fstat;
     81 sync() -> Int = fs_attr::sys_sync;
     82 fsync(Fd) -> Int = fs_attr::sys_fsync;
     83 fdatasync(Fd) -> Int = fs_attr::sys_fdatasync;
+    85 timerfd_create(Clock, Hex) -> Int = evfd::sys_timerfd_create;
+    86 timerfd_settime(Fd, Hex, Hex, Hex) -> Int = evfd::sys_timerfd_settime;
+    87 timerfd_gettime(Fd, Hex) -> Int = evfd::sys_timerfd_gettime;
     88 utimensat(Dirfd, Path, Hex, AtFlags) -> Int = fs_attr::sys_utimensat;
     93 exit(Int) -> Int = process::sys_exit;
     94 exit_group(Int) -> Int = process::sys_exit_group;
@@ -284,6 +296,7 @@ syscall_table! {
     436 close_range(Fd, Fd, Hex) -> Int = fs_open::sys_close_range;
     437 openat2(Dirfd, Path, Hex, Uint) -> Int = fs_open::sys_openat2;
     439 faccessat2(Dirfd, Path, Int, AtFlags) -> Int = fs_stat::sys_faccessat2;
+    441 epoll_pwait2(Fd, Hex, Int, Hex, Hex, Uint) -> Int = epoll::sys_epoll_pwait2;
     449 futex_waitv(Hex, Uint, Hex, Hex, Clock) -> Int = futex::sys_futex_waitv;
     452 fchmodat2(Dirfd, Path, Mode, AtFlags) -> Int = fs_attr::sys_fchmodat2;
 }
