@@ -11,7 +11,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 /// The elfuse binary under test.
@@ -207,6 +207,101 @@ pub fn arm64_busybox() -> PathBuf {
         bin.is_file(),
         "{} is missing after fetching busybox-static",
         bin.display()
+    );
+    bin
+}
+
+/// The Debian bookworm arm64 root tree that `tests/fixtures/make-sysroot` assembles: every
+/// program the tests run with what it needs at run time, merged /usr, `/bin/sh` -> dash, and
+/// only relative symlinks, so it works as a path prefix. Built once per process (the script
+/// itself is fast when its cache is in place and serializes concurrent processes); panics with
+/// the script's stderr if it fails.
+pub fn test_sysroot() -> PathBuf {
+    static SYSROOT: OnceLock<PathBuf> = OnceLock::new();
+    SYSROOT
+        .get_or_init(|| {
+            let script = repo().join("tests/fixtures/make-sysroot");
+            let out = Command::new(&script)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+            assert!(
+                out.status.success(),
+                "tests/fixtures/make-sysroot failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let root = PathBuf::from(stdout.lines().last().unwrap_or_default());
+            assert!(
+                root.is_dir(),
+                "tests/fixtures/make-sysroot printed no directory as its last line: {stdout:?}"
+            );
+            root
+        })
+        .clone()
+}
+
+/// Asks the cross compiler where one of its own files is (`-print-file-name=...` and the like).
+fn cross_gcc_file(query: &str) -> PathBuf {
+    let out = Command::new("aarch64-linux-gnu-gcc")
+        .arg(query)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run aarch64-linux-gnu-gcc ({e}); install it with \
+                 `apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross`"
+            )
+        });
+    assert!(out.status.success(), "aarch64-linux-gnu-gcc {query} failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Builds `tests/guest/<name>.c` against the musl of `test_sysroot()` and returns the binary
+/// (named `out`): a PIE dynamically linked with `/lib/ld-musl-aarch64.so.1`. There is no aarch64
+/// musl-gcc, so this links by hand the way Debian's `musl-gcc.specs` does (the command is in
+/// `tests/guest/musl_hello.c`); run the result with the sysroot as its root.
+pub fn build_musl_guest(name: &str, out: &str) -> PathBuf {
+    let sysroot = test_sysroot();
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let src = repo().join("tests/guest").join(format!("{name}.c"));
+    let bin = build_dir().join(out);
+    if bin.exists() && modified(&bin) >= modified(&src) {
+        return bin;
+    }
+    let musl = sysroot.join("usr/lib/aarch64-linux-musl");
+    let status = Command::new("aarch64-linux-gnu-gcc")
+        .args([
+            "-O1",
+            "-Wall",
+            "-Werror",
+            "-nostdinc",
+            "-nostdlib",
+            "-nostartfiles",
+        ])
+        .arg("-isystem")
+        .arg(sysroot.join("usr/include/aarch64-linux-musl"))
+        .arg("-isystem")
+        .arg(cross_gcc_file("-print-file-name=include"))
+        .arg("-Wl,-dynamic-linker,/lib/ld-musl-aarch64.so.1")
+        .arg(musl.join("Scrt1.o"))
+        .arg(musl.join("crti.o"))
+        .arg(cross_gcc_file("-print-file-name=crtbeginS.o"))
+        .arg(&src)
+        .arg("-L")
+        .arg(&musl)
+        .arg("-lc")
+        .arg(cross_gcc_file("-print-libgcc-file-name"))
+        .arg(cross_gcc_file("-print-file-name=crtendS.o"))
+        .arg(musl.join("crtn.o"))
+        .arg("-o")
+        .arg(&bin)
+        .status()
+        .expect("run aarch64-linux-gnu-gcc");
+    assert!(
+        status.success(),
+        "building {} against musl failed",
+        src.display()
     );
     bin
 }
