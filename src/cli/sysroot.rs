@@ -374,3 +374,53 @@ fn trust(dirs: &Dirs, dir: Option<PathBuf>, trusting: bool) -> Result<Status, Fa
     }
     Ok(Status::Exit(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// A probe that reports every directory as case-insensitive, as macOS' default volume is.
+    struct IgnoresCase;
+
+    impl CaseProbe for IgnoresCase {
+        fn case_insensitive(&self, _dir: &Path) -> std::io::Result<bool> {
+            Ok(true)
+        }
+    }
+
+    #[test]
+    fn a_directory_with_case_twins_on_a_case_insensitive_volume_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("usr/share/X11")).unwrap();
+        std::fs::create_dir_all(root.path().join("usr/share/x11")).unwrap();
+        let warnings = RefCell::new(Vec::new());
+        let warn = |line: &dyn std::fmt::Display| warnings.borrow_mut().push(line.to_string());
+
+        let failure = check_tree_case(root.path(), &IgnoresCase, &warn)
+            .err()
+            .unwrap();
+        assert_eq!(failure.code, 1);
+        assert_eq!(
+            failure.error.to_string(),
+            format!(
+                "{}: usr/share/X11 and usr/share/x11 differ only in case on a case-insensitive \
+                 file system; {}",
+                root.path().display(),
+                case::advice()
+            )
+        );
+
+        std::fs::remove_dir(root.path().join("usr/share/X11")).unwrap();
+        assert!(check_tree_case(root.path(), &IgnoresCase, &warn).is_ok());
+        assert_eq!(warnings.borrow().len(), 1);
+        assert!(warnings.borrow()[0].starts_with("warning: "));
+        // Linux's file systems keep case: no warning there.
+        #[cfg(target_os = "linux")]
+        {
+            assert!(check_tree_case(root.path(), &HostProbe, &warn).is_ok());
+            assert_eq!(warnings.borrow().len(), 1);
+        }
+    }
+}

@@ -334,7 +334,13 @@ impl Config {
 
     /// The sysroot called `name`, checked to be a directory.
     pub fn usable(&self, name: &str) -> Result<&Sysroot, ConfigError> {
-        let sysroot = &self.sysroots[name];
+        let sysroot = self
+            .sysroots
+            .get(name)
+            .ok_or_else(|| ConfigError::NoSuchSysroot {
+                file: self.file.clone(),
+                name: name.to_string(),
+            })?;
         check_dir(&sysroot.path).map_err(|problem| ConfigError::Unusable {
             file: self.file.clone(),
             line: sysroot.line,
@@ -348,19 +354,17 @@ impl Config {
     /// The first rule matching a program at `program` (absolute) with `interpreter`, and its
     /// number (1-based).
     pub fn matching_rule(&self, program: &Path, interpreter: &[u8]) -> Option<(usize, &Rule)> {
-        let program_real = std::fs::canonicalize(program).ok();
+        let programs: Vec<PathBuf> = std::iter::once(program.to_path_buf())
+            .chain(std::fs::canonicalize(program).ok())
+            .collect();
         self.rules.iter().enumerate().find_map(|(index, rule)| {
             let interp_ok = rule
                 .interpreter
                 .as_ref()
                 .is_none_or(|want| want.as_bytes() == interpreter);
             let path_ok = rule.path.as_ref().is_none_or(|(dir, _)| {
-                let dir_real = std::fs::canonicalize(dir).ok();
-                let dirs = [Some(dir), dir_real.as_ref()];
-                let programs = [Some(&program.to_path_buf()), program_real.as_ref()];
-                dirs.iter()
-                    .flatten()
-                    .any(|d| programs.iter().flatten().any(|p| p.starts_with(d)))
+                let mut dirs = std::iter::once(dir.clone()).chain(std::fs::canonicalize(dir).ok());
+                dirs.any(|d| programs.iter().any(|p| p.starts_with(&d)))
             });
             (interp_ok && path_ok).then_some((index + 1, rule))
         })
@@ -458,7 +462,8 @@ mod tests {
     fn a_full_file_parses_with_expanded_paths_and_lines() {
         let config = parse(
             "# mine\ndefault = \"bookworm\"\n\n[sysroots.bookworm]\npath = \"/s/bookworm\"\n\
-             [sysroots.alpine]\npath = \"~/sysroots/alpine\"\n[sysroots.rel]\npath = \"r/./x/../y\"\n\
+             [sysroots.alpine]\npath = \"~/sysroots/alpine\"\n\
+             [sysroots.rel]\npath = \"r/./x/../y\"\n\
              [[rules]]\ninterpreter = \"/lib/ld-musl-aarch64.so.1\"\nsysroot = \"alpine\"\n",
         )
         .unwrap();
@@ -565,7 +570,8 @@ mod tests {
             "[sysroots.a]\npath = \"/a\"\n[sysroots.b]\npath = \"/b\"\n\
              [[rules]]\ninterpreter = \"/lib/ld-musl-aarch64.so.1\"\nsysroot = \"a\"\n\
              [[rules]]\npath = \"~/src/old\"\nsysroot = \"b\"\n\
-             [[rules]]\npath = \"/opt\"\ninterpreter = \"/lib/ld-linux-aarch64.so.1\"\nsysroot = \"a\"\n",
+             [[rules]]\npath = \"/opt\"\ninterpreter = \"/lib/ld-linux-aarch64.so.1\"\n\
+             sysroot = \"a\"\n",
         )
         .unwrap();
         let musl = b"/lib/ld-musl-aarch64.so.1".as_slice();

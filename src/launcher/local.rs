@@ -85,6 +85,11 @@ impl LocalFile {
             match std::fs::read(&path) {
                 Ok(content) => return Ok(Some(LocalFile { path, content })),
                 Err(e) if is_absent(&e) => continue,
+                // A directory the user may not search cannot hold a file for them.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    tracing::debug!("skipping {}: {e}", path.display());
+                    continue;
+                }
                 Err(e) => return Err(ConfigError::io(&path, e)),
             }
         }

@@ -189,6 +189,7 @@ pub fn choose(req: &Request, dirs: &Dirs) -> Result<Selection, ConfigError> {
     let decision = match named {
         Some((name, reason)) => {
             let path = config.usable(&name)?.path.clone();
+            tracing::debug!("sysroot {name} at {} chosen by {reason}", path.display());
             Decision::Chosen(Choice {
                 name: Some(name),
                 path,
