@@ -22,6 +22,8 @@ pub struct ConfigEdit {
     home: Option<PathBuf>,
     doc: DocumentMut,
     config: Config,
+    /// Whether the file as read began with a blank line (else none is added at the top).
+    starts_blank: bool,
 }
 
 /// Whether a sysroot name is acceptable: it also names a directory under the data directory.
@@ -60,6 +62,7 @@ impl ConfigEdit {
             home: dirs.home.clone(),
             doc,
             config,
+            starts_blank: text.starts_with('\n'),
         })
     }
 
@@ -105,6 +108,7 @@ impl ConfigEdit {
         if becomes_default {
             self.doc.insert("default", value(name));
         }
+        self.refresh()?;
         Ok(becomes_default)
     }
 
@@ -134,6 +138,7 @@ impl ConfigEdit {
         if was_default {
             self.remove_default();
         }
+        self.refresh()?;
         Ok(was_default)
     }
 
@@ -150,6 +155,12 @@ impl ConfigEdit {
             *new.decor_mut() = decor;
         }
         self.doc["default"] = Item::Value(new);
+        self.refresh()
+    }
+
+    /// Re-reads the configuration from the edited document, so that further edits see it.
+    fn refresh(&mut self) -> Result<(), ConfigError> {
+        self.config = Config::parse(&self.file, &self.doc.to_string(), self.home.as_deref())?;
         Ok(())
     }
 
@@ -173,7 +184,10 @@ impl ConfigEdit {
 
     /// Validates the edited document and writes it, keeping the old file as `.bak`.
     pub fn save(&self) -> Result<(), ConfigError> {
-        let text = self.doc.to_string();
+        let mut text = self.doc.to_string();
+        if !self.starts_blank {
+            text = text.trim_start_matches('\n').to_string();
+        }
         Config::parse(&self.file, &text, self.home.as_deref())?;
 
         let dir = self.file.parent().unwrap_or(Path::new("/"));
@@ -274,6 +288,19 @@ mod tests {
                 .unwrap(),
             text.replace("default = \"a\"   #", "default = \"b\"   #")
         );
+    }
+
+    #[test]
+    fn removing_the_default_leaves_no_blank_first_line() {
+        let root = tempfile::tempdir().unwrap();
+        let mut e = ConfigEdit::open(&dirs(root.path())).unwrap();
+        e.add("a", Path::new("/a")).unwrap();
+        e.add("b", Path::new("/b")).unwrap();
+        e.save().unwrap();
+        let mut e = ConfigEdit::open(&dirs(root.path())).unwrap();
+        assert!(e.remove("a").unwrap());
+        e.save().unwrap();
+        assert_eq!(saved(root.path()), "[sysroots.b]\npath = \"/b\"\n");
     }
 
     #[test]
