@@ -4,6 +4,7 @@
 //! elfuse [OPTIONS] PROG [ARGS...]        run PROG
 //! elfuse exec [OPTIONS] PROG [ARGS...]   the same, explicitly
 //! elfuse selftest                        run the built-in test program
+//! elfuse sysroot COMMAND                 manage sysroots (see `sysroot.rs`)
 //! ```
 //!
 //! Subcommand names win over program names: a program called `exec` or `selftest` is run
@@ -16,6 +17,7 @@
 //! (bad command line).
 
 mod selftest;
+mod sysroot;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -58,6 +60,8 @@ enum Command {
     Exec(RunArgs),
     /// Run the small aarch64 test program built into elfuse and report the result.
     Selftest(SelftestArgs),
+    /// Manage sysroots: list, add, remove, default, which, trust, untrust, volume.
+    Sysroot(sysroot::SysrootArgs),
     /// Take over a guest process forked by another elfuse (internal).
     #[command(name = kernel::handover::SUBCOMMAND, hide = true)]
     Handover(SelftestArgs),
@@ -190,6 +194,7 @@ fn dispatch(cli: Cli, stderr: &SharedStderr) -> Result<Result<Status, i32>, Fail
         Some(Command::Exec(args)) => run(args, stderr).map(Ok),
         Some(Command::Selftest(args)) => selftest::run(&args.common, stderr).map(Ok),
         Some(Command::Handover(args)) => handover(&args.common, stderr).map(Ok),
+        Some(Command::Sysroot(args)) => sysroot::run(args, stderr).map(Ok),
         None if cli.run.command.is_empty() => Ok(no_program(stderr)),
         None => run(cli.run, stderr).map(Ok),
     }

@@ -4,6 +4,17 @@
 //! The file must exist, be executable and be an aarch64 Linux ELF. Each failure has its own
 //! message and the exit status shells use: 127 when there is no such program, 126 when it
 //! exists but cannot be run.
+//!
+//! Choosing a sysroot is in [`sysroot`], from the configuration in [`config`] and [`local`];
+//! [`edit`] and [`unpack`] carry out `elfuse sysroot add|remove|default`.
+
+pub mod case;
+pub mod config;
+pub mod edit;
+pub mod local;
+pub mod sysroot;
+pub mod unpack;
+pub mod volume;
 
 pub mod world;
 
