@@ -119,18 +119,14 @@ fn a_dynamic_program_runs_and_exits_with_its_status() {
 fn without_a_sysroot_a_dynamic_program_is_not_found() {
     let dir = scratch();
     let (program, _) = dynamic_probe(dir.path());
-    let run: common::Run = elfuse_cmd()
-        .env_remove("ELFUSE_SYSROOT")
-        .arg(&program)
-        .output()
-        .unwrap()
-        .into();
+    let run: common::Run = elfuse_cmd().arg(&program).output().unwrap().into();
     assert_eq!(run.code(), 127);
     assert_eq!(
         run.stderr(),
         format!(
             "elfuse: {}: dynamically linked (interpreter /lib/ld-linux-aarch64.so.1) and no \
-             sysroot is configured; see 'elfuse sysroot --help'\n",
+             sysroot is configured; add one with 'elfuse sysroot add NAME DIR|TARBALL' or pass \
+             --sysroot DIR\n",
             program.display()
         )
     );
@@ -259,5 +255,67 @@ fn the_guest_sees_the_host_user_and_machine_in_etc() {
     assert_eq!(
         guest_cat(&program, &sysroot, &cache, "/etc/marker"),
         "sysroot etc\n"
+    );
+}
+
+#[test]
+fn the_configured_sysroot_runs_a_dynamic_program() {
+    let dir = scratch();
+    let (program, sysroot) = dynamic_probe(dir.path());
+    let config = dir.path().join("config");
+    let data = dir.path().join("data");
+    let with_config = || {
+        let mut cmd = elfuse_cmd();
+        cmd.env("XDG_CONFIG_HOME", &config)
+            .env("XDG_DATA_HOME", &data);
+        cmd
+    };
+    let added: common::Run = with_config()
+        .arg("sysroot")
+        .arg("add")
+        .arg("mini")
+        .arg(&sysroot)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(added.code(), 0, "{}", added.stderr());
+
+    // The default sysroot, by no option at all; then by name and by path in ELFUSE_SYSROOT.
+    for env in [
+        None,
+        Some("mini".into()),
+        Some(sysroot.clone().into_os_string()),
+    ] {
+        let mut cmd = with_config();
+        if let Some(value) = &env {
+            cmd.env("ELFUSE_SYSROOT", value);
+        }
+        let run: common::Run = cmd
+            .arg(&program)
+            .args(["exit", "42"])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(
+            (run.code(), run.stderr().as_str()),
+            (42, ""),
+            "ELFUSE_SYSROOT={env:?}"
+        );
+    }
+
+    // A name that is neither configured nor a directory is elfuse's own failure.
+    let run: common::Run = with_config()
+        .args(["--sysroot", "nosuch"])
+        .arg(&program)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code(), 125);
+    assert_eq!(
+        run.stderr(),
+        format!(
+            "elfuse: --sysroot nosuch: no sysroot of that name in {} and no such directory\n",
+            config.join("elfuse/config.toml").display()
+        )
     );
 }

@@ -93,9 +93,10 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     trace_file: Option<PathBuf>,
 
-    /// The root file system dynamically linked programs run against.
-    #[arg(long, value_name = "DIR")]
-    sysroot: Option<PathBuf>,
+    /// The sysroot to run against: a configured name, or a directory (overrides
+    /// ELFUSE_SYSROOT and the configuration; see 'elfuse sysroot --help').
+    #[arg(long, value_name = "NAME|DIR")]
+    sysroot: Option<OsString>,
 
     /// The program and its arguments.
     #[arg(value_name = "PROG", trailing_var_arg = true, num_args = 1..)]
@@ -336,22 +337,56 @@ fn handover(common: &CommonArgs, stderr: &SharedStderr) -> Result<Status, Failur
     Ok(Status::Guest(status))
 }
 
-/// The guest's root: the sysroot asked for, with the user's home and working directories
-/// reachable, or the host's own root.
-fn guest_root(args: &RunArgs) -> Result<kernel::GuestRoot> {
-    let Some(dir) = args
-        .sysroot
-        .clone()
-        .or_else(|| std::env::var_os("ELFUSE_SYSROOT").map(PathBuf::from))
-    else {
-        return Ok(kernel::GuestRoot::host());
+/// The guest's root: the sysroot chosen for `program` (see `launcher::sysroot`), with the
+/// user's home and working directories reachable, or the host's own root for a static program
+/// nothing gives a sysroot to.
+fn guest_root(
+    args: &RunArgs,
+    program: &launcher::Resolved,
+    stderr: &SharedStderr,
+) -> Result<kernel::GuestRoot, Failure> {
+    // An unreadable or corrupt program is reported by the loader, with its own message.
+    let interpreter = crate::loader::elf::interpreter(&program.path)
+        .ok()
+        .flatten();
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let env = std::env::var_os("ELFUSE_SYSROOT");
+    let request = launcher::sysroot::Request {
+        cli: args.sysroot.as_deref(),
+        env: env.as_deref(),
+        program: &program.path,
+        interpreter: interpreter.as_deref(),
+        cwd: &cwd,
+    };
+    let dirs = launcher::config::Dirs::from_env()?;
+    let selection = launcher::sysroot::choose(&request, &dirs)?;
+    for notice in &selection.notices {
+        let mut err = stderr.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(err, "elfuse: {notice}");
+    }
+
+    let dir = match selection.decision {
+        launcher::sysroot::Decision::Static => return Ok(kernel::GuestRoot::host()),
+        launcher::sysroot::Decision::Unconfigured => {
+            let message =
+                launcher::sysroot::unconfigured_message(interpreter.as_deref().unwrap_or_default());
+            return Err(Failure {
+                error: anyhow::anyhow!("{}: {message}", program.invoked_as.to_string_lossy()),
+                code: 127,
+            });
+        }
+        launcher::sysroot::Decision::Chosen(choice) => {
+            tracing::debug!("sysroot {} ({})", choice.path.display(), choice.reason);
+            choice.path
+        }
     };
     let mut host_dirs = Vec::new();
     host_dirs.extend(std::env::home_dir());
-    host_dirs.extend(std::env::current_dir().ok());
+    host_dirs.push(cwd);
     let views = launcher::world::prepare(&dir);
-    kernel::GuestRoot::sysroot(&dir, &host_dirs, &views)
-        .with_context(|| format!("sysroot {}", dir.display()))
+    let root = kernel::GuestRoot::sysroot(&dir, &host_dirs, &views)
+        .with_context(|| format!("sysroot {}", dir.display()))?;
+    Ok(root)
 }
 
 fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
@@ -372,7 +407,7 @@ fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
         env: environment(&args),
         backend,
         tracer: tracer(&args)?,
-        root: guest_root(&args)?,
+        root: guest_root(&args, &program, stderr)?,
     };
     let status = kernel::run(spec).with_context(|| name.to_string_lossy().into_owned())?;
     Ok(Status::Guest(status))

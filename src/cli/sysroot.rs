@@ -304,7 +304,7 @@ fn which(
     warn: &dyn Fn(&dyn std::fmt::Display),
 ) -> Result<Status, Failure> {
     let program = launcher::resolve(prog).map_err(failed)?;
-    let elf = elf::read(&program.path)
+    let interpreter = elf::interpreter(&program.path)
         .with_context(|| prog.to_string_lossy().into_owned())
         .map_err(failed)?;
     let cwd = std::env::current_dir()
@@ -315,7 +315,7 @@ fn which(
         cli: cli.as_deref(),
         env: env.as_deref(),
         program: &program.path,
-        interpreter: elf.interpreter.as_deref(),
+        interpreter: interpreter.as_deref(),
         cwd: &cwd,
     };
     let selection = choose(&request, dirs).map_err(failed)?;
@@ -324,7 +324,7 @@ fn which(
     }
 
     let mut lines = vec![format!("program: {}", program.path.display())];
-    lines.push(match &elf.interpreter {
+    lines.push(match &interpreter {
         Some(interp) => format!("interpreter: {}", String::from_utf8_lossy(interp)),
         None => "interpreter: none (statically linked)".to_string(),
     });
@@ -338,7 +338,7 @@ fn which(
             lines.push(format!("chosen by: {}", choice.reason));
         }
         Decision::Unconfigured => {
-            let interp = elf.interpreter.as_deref().unwrap_or_default();
+            let interp = interpreter.as_deref().unwrap_or_default();
             return Err(failed(anyhow!(
                 "{}: {}",
                 prog.to_string_lossy(),

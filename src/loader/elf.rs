@@ -116,6 +116,66 @@ pub fn probe(path: &Path) -> Result<(), LoaderError> {
     check_header(&head).map(|_| ())
 }
 
+/// The `PT_INTERP` of the aarch64 ELF executable at `path` (`None` for a static program),
+/// reading only the headers and the interpreter's name (for the launcher, which chooses a
+/// sysroot before the program is loaded).
+pub fn interpreter(path: &Path) -> Result<Option<Vec<u8>>, LoaderError> {
+    use std::os::unix::fs::FileExt;
+
+    let file = std::fs::File::open(path).map_err(|e| LoaderError::io(path, e))?;
+    let read_at = |len: usize, offset: u64, what: &str| {
+        let mut buf = vec![0; len];
+        match file.read_exact_at(&mut buf, offset) {
+            Ok(()) => Ok(buf),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(LoaderError::Truncated(
+                format!("{what} lies past the end of the file"),
+            )),
+            Err(e) => Err(LoaderError::io(path, e)),
+        }
+    };
+
+    let mut head = Vec::with_capacity(EHDR_SIZE);
+    (&file)
+        .take(EHDR_SIZE as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| LoaderError::io(path, e))?;
+    let header = check_header(&head)?;
+    if usize::from(header.e_phentsize) != PHDR_SIZE {
+        return Err(LoaderError::Corrupt(format!(
+            "program header entries are {} bytes, not {PHDR_SIZE}",
+            header.e_phentsize
+        )));
+    }
+    let count = usize::from(header.e_phnum);
+    let table = read_at(
+        count * PHDR_SIZE,
+        header.e_phoff,
+        "the program header table",
+    )?;
+    let ctx = Ctx::new(Container::Big, Endian::Little);
+    let phdrs = ProgramHeader::parse(&table, 0, count, ctx)
+        .map_err(|e| LoaderError::Corrupt(format!("unreadable program headers: {e}")))?;
+
+    let Some(ph) = phdrs
+        .iter()
+        .find(|ph| ph.p_type == program_header::PT_INTERP)
+    else {
+        return Ok(None);
+    };
+    if ph.p_filesz < 2 || ph.p_filesz > MAX_INTERP_LEN {
+        return Err(LoaderError::Corrupt(format!(
+            "PT_INTERP has a bad length {}",
+            ph.p_filesz
+        )));
+    }
+    let raw = read_at(ph.p_filesz as usize, ph.p_offset, "PT_INTERP")?;
+    let local = ProgramHeader {
+        p_offset: 0,
+        ..ph.clone()
+    };
+    read_interp(&local, &raw).map(Some)
+}
+
 /// Reads and validates the ELF executable at `path`.
 pub fn read(path: &Path) -> Result<ElfFile, LoaderError> {
     let bytes = std::fs::read(path).map_err(|e| LoaderError::io(path, e))?;
@@ -465,5 +525,41 @@ pub(crate) mod tests {
         set_u64(&mut b, second + 8, 0x40); // offset congruent with it
         b[24..32].copy_from_slice(&0x400078u64.to_le_bytes());
         assert!(matches!(parse(b), Err(LoaderError::Corrupt(msg)) if msg.contains("overlap")));
+    }
+
+    #[test]
+    fn the_interpreter_is_read_from_the_headers_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("prog");
+        std::fs::write(&file, tiny_elf()).unwrap();
+        assert_eq!(interpreter(&file).unwrap(), None);
+
+        // A second program header: PT_INTERP naming a string at the end of the file.
+        let mut b = tiny_elf();
+        let name = b"/lib/ld-linux-aarch64.so.1\0";
+        b[56..58].copy_from_slice(&2u16.to_le_bytes());
+        let second = 64 + 56;
+        b.resize(second + 56, 0);
+        let at = b.len() as u64;
+        b[second..second + 4].copy_from_slice(&3u32.to_le_bytes()); // PT_INTERP
+        set_u64(&mut b, second + 8, at);
+        set_u64(&mut b, second + 32, name.len() as u64);
+        b.extend_from_slice(name);
+        std::fs::write(&file, &b).unwrap();
+        assert_eq!(
+            interpreter(&file).unwrap().as_deref(),
+            Some(&b"/lib/ld-linux-aarch64.so.1"[..])
+        );
+        assert_eq!(
+            parse(b.clone()).unwrap().interpreter,
+            interpreter(&file).unwrap()
+        );
+
+        // Cut inside the name: truncated, as the full parse says.
+        b.truncate(b.len() - 4);
+        std::fs::write(&file, &b).unwrap();
+        assert!(matches!(interpreter(&file), Err(LoaderError::Truncated(_))));
+        std::fs::write(&file, b"#!/bin/sh\n").unwrap();
+        assert!(matches!(interpreter(&file), Err(LoaderError::NotElf)));
     }
 }

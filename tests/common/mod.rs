@@ -139,6 +139,11 @@ impl From<Output> for Run {
 pub fn elfuse_cmd() -> Command {
     let mut cmd = Command::new(elfuse());
     cmd.env_remove("ELFUSE_LOG");
+    // No sysroot from the developer's environment or configuration: a test names its own.
+    let unconfigured = std::env::temp_dir().join("elfuse-tests-unconfigured");
+    cmd.env_remove("ELFUSE_SYSROOT");
+    cmd.env("XDG_CONFIG_HOME", unconfigured.join("config"));
+    cmd.env("XDG_DATA_HOME", unconfigured.join("data"));
     cmd.stdin(Stdio::null());
     cmd
 }
