@@ -319,3 +319,37 @@ fn the_configured_sysroot_runs_a_dynamic_program() {
         )
     );
 }
+
+#[test]
+fn the_environment_fits_the_sysroot_and_env_options_have_the_last_word() {
+    let dir = scratch();
+    let (program, sysroot) = dynamic_probe(dir.path());
+    let run: common::Run = elfuse_cmd()
+        .env_clear()
+        .env("PATH", "/opt/homebrew/bin:/usr/bin")
+        .env("LANG", "en_US.UTF-8")
+        .env("FOO", "bar")
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .arg("--sysroot")
+        .arg(&sysroot)
+        .args(["--env", "LC_ALL=xx_YY.UTF-8"])
+        .arg(&program)
+        .arg("env")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!((run.code(), run.stderr().as_str()), (0, ""));
+    let stdout = run.stdout();
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    // The mini sysroot has no locales: LANG goes, PATH is Linux's, the rest stays; --env is
+    // applied as given.
+    let mut expected = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        "FOO=bar".to_string(),
+        "LC_ALL=xx_YY.UTF-8".to_string(),
+        format!("XDG_CACHE_HOME={}", dir.path().join("cache").display()),
+    ];
+    expected.sort();
+    assert_eq!(lines, expected);
+}

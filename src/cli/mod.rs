@@ -257,12 +257,13 @@ impl Write for LogWriter {
     }
 }
 
-/// The environment the program starts with.
-fn environment(args: &RunArgs) -> Vec<Vec<u8>> {
+/// The environment the program starts with: elfuse's own, fitted to the sysroot (see
+/// `launcher::world`), then the `--env` changes.
+fn environment(args: &RunArgs, root: &kernel::GuestRoot) -> Vec<Vec<u8>> {
     let mut env: Vec<(OsString, OsString)> = if args.clear_env {
         Vec::new()
     } else {
-        std::env::vars_os().collect()
+        launcher::world::guest_env(root, std::env::vars_os().collect())
     };
     for item in &args.env {
         let bytes = item.as_bytes();
@@ -400,14 +401,15 @@ fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
     let argv0 = args.argv0.clone().unwrap_or_else(|| name.clone());
     let mut argv = vec![argv0.into_vec()];
     argv.extend(rest.iter().map(|a| a.as_bytes().to_vec()));
+    let root = guest_root(&args, &program, stderr)?;
     let spec = RunSpec {
         program: Program::Path(program.path.clone()),
         execfn: program.invoked_as.clone().into_vec(),
         argv,
-        env: environment(&args),
+        env: environment(&args, &root),
         backend,
         tracer: tracer(&args)?,
-        root: guest_root(&args, &program, stderr)?,
+        root,
     };
     let status = kernel::run(spec).with_context(|| name.to_string_lossy().into_owned())?;
     Ok(Status::Guest(status))

@@ -10,6 +10,21 @@
 //! - `/etc/resolv.conf`: the host's, so name resolution uses the host's servers.
 //! - `/etc/localtime`: the host's time zone file, so the guest's local time is the host's.
 //!
+//! The environment is the user's, with the variables that name host things made to fit the
+//! sysroot ([`guest_env`]):
+//!
+//! - `PATH` is the usual Linux one, `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`:
+//!   the host's directories hold host programs (or, under a system directory, name nothing).
+//! - `LANG`, `LC_ALL` and the other `LC_*` keep a locale the sysroot has; one it lacks (such as
+//!   macOS' usual `en_US.UTF-8` in a sysroot with only `C.UTF-8`) becomes `C.UTF-8` when the
+//!   sysroot has that, else is removed, so programs do not warn about a missing locale.
+//! - `TERM` is kept when the sysroot has its terminfo entry, else becomes `xterm-256color` (or
+//!   `xterm`) if the sysroot has that, so full-screen programs still start.
+//! - `TMPDIR` is removed when it names a directory the guest does not see on the host (macOS'
+//!   `/var/folders/...` lies under the sysroot's `/var`): programs then use `/tmp`, the host's.
+//! - `SHELL` becomes `/bin/sh` when the sysroot has no such shell.
+//! - `HOME` and everything else are kept: the home directory is reachable by its own path.
+//!
 //! The files live in the user's cache directory (`$XDG_CACHE_HOME/elfuse/world/KEY`, keyed by
 //! sysroot and user), are rewritten atomically when their contents change, and outlive the
 //! guest so that forked and executed guest processes see the same ones.
@@ -19,6 +34,7 @@
 //! guest itself is not seen in the view until the next start.
 
 use std::collections::hash_map::DefaultHasher;
+use std::ffi::{OsStr, OsString};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -27,7 +43,119 @@ use std::path::{Path, PathBuf};
 
 use tracing::debug;
 
-use crate::kernel::fs::root::EtcView;
+use crate::kernel::fs::root::{self, EtcView, GuestRoot, Side};
+
+/// The guest's `PATH` under a sysroot.
+pub const GUEST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where a sysroot keeps compiled locales, one directory each (`C.utf8`, `en_US.utf8`).
+const LOCALE_DIR: &str = "usr/lib/locale";
+
+/// Where ncurses looks for terminfo entries, as sysroot-relative directories.
+const TERMINFO_DIRS: [&str; 3] = ["etc/terminfo", "lib/terminfo", "usr/share/terminfo"];
+
+/// The environment for a guest under the sysroot of `root`, made from the user's `env` by the
+/// rules in the module documentation. Without a sysroot, `env` is returned as it is.
+pub fn guest_env(root: &GuestRoot, env: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    let Some(sysroot) = root.sysroot_dir() else {
+        return env;
+    };
+    let fallback_locale = has_locale(sysroot, b"C.UTF-8").then(|| OsString::from("C.UTF-8"));
+
+    env.into_iter()
+        .filter_map(|(key, value)| {
+            let name = key.as_bytes();
+            let value = match name {
+                b"PATH" => Some(OsString::from(GUEST_PATH)),
+                _ if name == b"LANG" || name.starts_with(b"LC_") => {
+                    if has_locale(sysroot, value.as_bytes()) {
+                        Some(value)
+                    } else {
+                        fallback_locale.clone()
+                    }
+                }
+                b"TERM" => Some(terminal(sysroot, value)),
+                b"TMPDIR" => {
+                    let seen = root.side(&root::normalize(value.as_bytes())) == Side::Host;
+                    (value.as_bytes().starts_with(b"/") && seen).then_some(value)
+                }
+                b"SHELL" => {
+                    let inside = sysroot.join(relative(&value));
+                    Some(if inside.is_file() {
+                        value
+                    } else {
+                        OsString::from("/bin/sh")
+                    })
+                }
+                _ => Some(value),
+            };
+            value.map(|value| (key, value))
+        })
+        .collect()
+}
+
+/// `path` without its leading slashes, to join under the sysroot.
+fn relative(path: &OsStr) -> &Path {
+    let bytes = path.as_bytes();
+    let start = bytes.iter().position(|&b| b != b'/').unwrap_or(bytes.len());
+    Path::new(OsStr::from_bytes(&bytes[start..]))
+}
+
+/// Whether glibc in `sysroot` can load the locale `name` (`lang[_TERRITORY][.codeset][@mod]`):
+/// `C` and `POSIX` always; others when compiled into their own directory (glibc normalizes
+/// the codeset: `UTF-8` is found as `utf8`), or when the sysroot has a `locale-archive`, whose
+/// contents are not checked.
+fn has_locale(sysroot: &Path, name: &[u8]) -> bool {
+    if name.is_empty() || name == b"C" || name == b"POSIX" {
+        return true;
+    }
+    let dir = sysroot.join(LOCALE_DIR);
+    if dir.join("locale-archive").is_file() {
+        return true;
+    }
+    let (base, modifier) = match name.iter().position(|&b| b == b'@') {
+        Some(at) => (&name[..at], &name[at..]),
+        None => (name, &b""[..]),
+    };
+    let mut candidates = vec![name.to_vec()];
+    if let Some(dot) = base.iter().position(|&b| b == b'.') {
+        let codeset: Vec<u8> = base[dot + 1..]
+            .iter()
+            .filter(|b| b.is_ascii_alphanumeric())
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        candidates.push([&base[..=dot], &codeset[..], modifier].concat());
+    }
+    candidates
+        .iter()
+        .any(|c| !c.contains(&b'/') && dir.join(OsStr::from_bytes(c)).is_dir())
+}
+
+/// `term` if the sysroot has a terminfo entry for it, else a common one it has.
+fn terminal(sysroot: &Path, term: OsString) -> OsString {
+    let has = |name: &[u8]| {
+        let Some(&first) = name.first() else {
+            return false;
+        };
+        if name.contains(&b'/') {
+            return false;
+        }
+        let name = OsStr::from_bytes(name);
+        TERMINFO_DIRS.iter().any(|dir| {
+            let dir = sysroot.join(dir);
+            dir.join(OsStr::from_bytes(&[first])).join(name).is_file()
+                || dir.join(format!("{first:02x}")).join(name).is_file()
+        })
+    };
+    if has(term.as_bytes()) {
+        return term;
+    }
+    ["xterm-256color", "xterm"]
+        .into_iter()
+        .find(|t| has(t.as_bytes()))
+        .map(OsString::from)
+        .unwrap_or(term)
+}
 
 /// Writes the views for `sysroot` and returns them; a view that cannot be made is left out
 /// (the guest then sees the sysroot's own file), since none of them is needed to run.
@@ -212,5 +340,69 @@ mod tests {
         assert_eq!(with_line(table.clone(), 2, 0, "x"), table);
         // An empty file gets just the line.
         assert_eq!(with_line(Vec::new(), 2, 5, "g:x:5:"), b"g:x:5:\n");
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    #[test]
+    fn the_environment_is_fitted_to_the_sysroot() {
+        let dir = tempfile::tempdir().unwrap();
+        let sysroot = dir.path();
+        for sub in ["usr/lib/locale/C.utf8", "lib/terminfo/x", "bin", "var"] {
+            std::fs::create_dir_all(sysroot.join(sub)).unwrap();
+        }
+        std::fs::write(sysroot.join("lib/terminfo/x/xterm-256color"), "").unwrap();
+        std::fs::write(sysroot.join("bin/bash"), "").unwrap();
+        let root = GuestRoot::sysroot(sysroot, &[PathBuf::from("/home/me")], &[]).unwrap();
+
+        let user = env(&[
+            ("PATH", "/opt/homebrew/bin:/usr/bin:/bin"),
+            ("LANG", "en_US.UTF-8"),
+            ("LC_CTYPE", "C.UTF-8"),
+            ("LC_ALL", "POSIX"),
+            ("TERM", "tmux-256color"),
+            ("TMPDIR", "/var/folders/xy/T/"),
+            ("SHELL", "/bin/zsh"),
+            ("HOME", "/home/me"),
+            ("FOO", "bar"),
+        ]);
+        let expected = env(&[
+            ("PATH", GUEST_PATH),
+            ("LANG", "C.UTF-8"),
+            ("LC_CTYPE", "C.UTF-8"),
+            ("LC_ALL", "POSIX"),
+            ("TERM", "xterm-256color"),
+            ("SHELL", "/bin/sh"),
+            ("HOME", "/home/me"),
+            ("FOO", "bar"),
+        ]);
+        assert_eq!(guest_env(&root, user), expected);
+
+        // What the sysroot has is kept; a TMPDIR the guest sees on the host is kept.
+        let kept = env(&[
+            ("TERM", "xterm-256color"),
+            ("SHELL", "/bin/bash"),
+            ("TMPDIR", "/home/me/tmp"),
+            ("LANG", "C.utf8"),
+        ]);
+        assert_eq!(guest_env(&root, kept.clone()), kept);
+
+        // Without C.UTF-8 a missing locale is dropped: the guest gets the POSIX locale.
+        std::fs::remove_dir(sysroot.join("usr/lib/locale/C.utf8")).unwrap();
+        assert_eq!(
+            guest_env(&root, env(&[("LANG", "de_DE.UTF-8@euro")])),
+            env(&[])
+        );
+        std::fs::create_dir(sysroot.join("usr/lib/locale/de_DE.utf8@euro")).unwrap();
+        assert_eq!(
+            guest_env(&root, env(&[("LANG", "de_DE.UTF-8@euro")])),
+            env(&[("LANG", "de_DE.UTF-8@euro")])
+        );
+
+        // Without a sysroot nothing changes.
+        let user = env(&[("PATH", "/opt/homebrew/bin"), ("LANG", "xx_YY.UTF-8")]);
+        assert_eq!(guest_env(&GuestRoot::host(), user.clone()), user);
     }
 }
