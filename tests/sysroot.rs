@@ -353,3 +353,60 @@ fn the_environment_fits_the_sysroot_and_env_options_have_the_last_word() {
     expected.sort();
     assert_eq!(lines, expected);
 }
+
+#[test]
+fn a_trusted_local_file_chooses_the_sysroot_of_a_run() {
+    let dir = scratch();
+    let (program, default) = dynamic_probe(&dir.path().join("a"));
+    let (_, local) = dynamic_probe(&dir.path().join("b"));
+    std::fs::write(local.join("etc/marker"), "local etc\n").unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(
+        project.join(".elfuse.toml"),
+        format!("sysroot = \"{}\"\n", local.display()),
+    )
+    .unwrap();
+    let config = dir.path().join("config");
+    let data = dir.path().join("data");
+    let elfuse = |args: &[&std::ffi::OsStr]| -> common::Run {
+        elfuse_cmd()
+            .env("XDG_CONFIG_HOME", &config)
+            .env("XDG_DATA_HOME", &data)
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .current_dir(&project)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let marker = || elfuse(&[program.as_os_str(), "cat".as_ref(), "/etc/marker".as_ref()]);
+    let added = elfuse(&[
+        "sysroot".as_ref(),
+        "add".as_ref(),
+        "a".as_ref(),
+        default.as_os_str(),
+    ]);
+    assert_eq!(added.code(), 0, "{}", added.stderr());
+
+    // Untrusted: the default runs, after one line saying why the file was ignored.
+    let run = marker();
+    assert_eq!((run.code(), run.stdout().as_str()), (0, "sysroot etc\n"));
+    let project = std::fs::canonicalize(&project).unwrap();
+    assert_eq!(
+        run.stderr(),
+        format!(
+            "elfuse: ignoring {0}/.elfuse.toml (not trusted; run 'elfuse sysroot trust {0}' to \
+             use it)\n",
+            project.display()
+        )
+    );
+
+    let trusted = elfuse(&["sysroot".as_ref(), "trust".as_ref()]);
+    assert_eq!(trusted.code(), 0, "{}", trusted.stderr());
+    let run = marker();
+    assert_eq!(
+        (run.code(), run.stdout().as_str(), run.stderr().as_str()),
+        (0, "local etc\n", "")
+    );
+}
