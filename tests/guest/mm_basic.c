@@ -543,6 +543,34 @@ static void test_mincore(void)
     CHECK_ERR(mincore(p, PG, vec), ENOMEM);
 }
 
+/*
+ * Code written at run time (as a JIT does) runs, and rewriting it, then clearing the
+ * instruction cache, runs the new code: the emulator must drop what it translated from the
+ * page. Each version is `mov w0, #N; ret`, executed many times so that it is translated.
+ */
+static void test_self_modifying_code(void)
+{
+    uint32_t *code = mmap(NULL, PG, PROT_READ | PROT_WRITE | PROT_EXEC,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(code != MAP_FAILED);
+    if (code == MAP_FAILED)
+        return;
+    int (*fn)(void) = (int (*)(void))(uintptr_t)code;
+    for (int n = 1; n <= 3; n++) {
+        code[0] = 0x52800000u | ((uint32_t)n << 5); /* mov w0, #n */
+        code[1] = 0xd65f03c0u;                      /* ret */
+        __builtin___clear_cache((char *)code, (char *)(code + 2));
+        int sum = 0;
+        for (int i = 0; i < 1000; i++)
+            sum += fn();
+        CHECK_EQ(sum, 1000 * n);
+    }
+    /* Data written next to the code, in the same page, does not disturb it. */
+    code[100] = 42;
+    CHECK_EQ(fn(), 3);
+    munmap(code, PG);
+}
+
 int main(void)
 {
     /* Unbuffered stdout: a failure message must not call malloc (and so brk) mid-test. */
@@ -560,5 +588,6 @@ int main(void)
     test_madvise();
     test_msync();
     test_mincore();
+    test_self_modifying_code();
     return check_done();
 }

@@ -114,6 +114,20 @@ const FIXES: &[Fix] = &[
         replace: "",
         count: 1,
     },
+    // After translating a block, the pages it came from go back on the slow store path by
+    // looking only at their own slots of the direct-mapped TLB (and the victim TLB) instead
+    // of scanning every entry of every MMU mode, which upstream does for each new block.
+    Fix {
+        file: "qemu/accel/tcg/cputlb.c",
+        find: "        unsigned int n = tlb_n_entries(&env_tlb(env)->f[mmu_idx]);\n\n        \
+               for (i = 0; i < n; i++) {\n            \
+               tlb_reset_dirty_range_by_vaddr_locked(uc, &env_tlb(env)->f[mmu_idx].table[i],\n",
+        replace: "        target_ulong page;\n\n        \
+                  for (page = start1 & TARGET_PAGE_MASK; page < start1 + length;\n             \
+                  page += TARGET_PAGE_SIZE) {\n            \
+                  tlb_reset_dirty_range_by_vaddr_locked(uc, tlb_entry(env, mmu_idx, page),\n",
+        count: 1,
+    },
 ];
 
 fn main() {
