@@ -13,6 +13,7 @@ use crate::kernel::abi::open as lo;
 use crate::kernel::abi::structs::Timespec;
 use crate::kernel::file::{FileKind, OpenFile, retry};
 use crate::kernel::fs::{self, Node};
+use crate::kernel::process::lock;
 
 /// `UTIME_NOW` and `UTIME_OMIT` as Linux encodes them in `tv_nsec`.
 const UTIME_NOW: i64 = (1 << 30) - 1;
@@ -39,6 +40,22 @@ fn with_host_file<T>(
     }
 }
 
+/// `node` with a followed `/proc/self/fd/N` link replaced by the descriptor it names: on Linux
+/// such a path reaches the open file itself, even an `O_PATH` one (glibc's
+/// `fchmodat(AT_SYMLINK_NOFOLLOW)` chmods `/proc/self/fd/N` of an `O_PATH` descriptor). A
+/// descriptor that is not open names nothing.
+fn through_fd_link(ctx: &Ctx<'_>, node: Node, follow: bool) -> SysResult<Node> {
+    match node {
+        Node::GuestFd(fd) if follow => {
+            let file = lock(&ctx.process().fds)
+                .get(fd)
+                .map_err(|_| Errno::ENOENT)?;
+            Ok(Node::Descriptor(file))
+        }
+        other => Ok(other),
+    }
+}
+
 /// `fchmod(2)`.
 pub fn sys_fchmod(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let file = ctx.file(a[0])?;
@@ -58,8 +75,10 @@ pub fn sys_fchmod(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 pub fn sys_fchmodat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let path = ctx.path(a[1])?;
     let mode = a[2] as u32 & 0o7777;
-    match fs::lookup(ctx.process(), a[0], &path, false, true)? {
+    let node = fs::lookup(ctx.process(), a[0], &path, false, true)?;
+    match through_fd_link(ctx, node, true)? {
         Node::Host(p) => retry(|| host::fs::fchmodat(p.dirfd(), &p.path, mode))?,
+        Node::Descriptor(file) => chmod_file(&file, mode)?,
         _ => return Err(Errno::EPERM),
     }
     Ok(0)
@@ -75,13 +94,14 @@ pub fn sys_fchmodat2(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let mode = a[2] as u32 & 0o7777;
     let path = ctx.path(a[1])?;
     let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
-    match fs::lookup(
+    let node = fs::lookup(
         ctx.process(),
         a[0],
         &path,
         flags & at::AT_EMPTY_PATH != 0,
         follow,
-    )? {
+    )?;
+    match through_fd_link(ctx, node, follow)? {
         Node::Host(p) => {
             if flags & at::AT_SYMLINK_NOFOLLOW != 0 {
                 let st = retry(|| host::fs::fstatat(p.dirfd(), &p.path, false))?;
@@ -91,16 +111,19 @@ pub fn sys_fchmodat2(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             }
             retry(|| host::fs::fchmodat(p.dirfd(), &p.path, mode))?;
         }
-        Node::Descriptor(file) => {
-            with_host_file(
-                &file,
-                |fd| host::fs::fchmod(fd, mode),
-                |p| host::fs::fchmodat(host::fs::CWD, p, mode),
-            )?;
-        }
+        Node::Descriptor(file) => chmod_file(&file, mode)?,
         _ => return Err(Errno::EPERM),
     }
     Ok(0)
+}
+
+/// Sets the mode of the file a descriptor refers to, `O_PATH` ones included.
+fn chmod_file(file: &OpenFile, mode: u32) -> SysResult<()> {
+    with_host_file(
+        file,
+        |fd| host::fs::fchmod(fd, mode),
+        |p| host::fs::fchmodat(host::fs::CWD, p, mode),
+    )
 }
 
 /// `fchown(2)`.
@@ -127,13 +150,14 @@ pub fn sys_fchownat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let (uid, gid) = (a[2] as u32, a[3] as u32);
     let path = ctx.path(a[1])?;
     let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
-    match fs::lookup(
+    let node = fs::lookup(
         ctx.process(),
         a[0],
         &path,
         flags & at::AT_EMPTY_PATH != 0,
         follow,
-    )? {
+    )?;
+    match through_fd_link(ctx, node, follow)? {
         Node::Host(p) => {
             retry(|| host::fs::fchownat(p.dirfd(), &p.path, uid, gid, follow))?;
         }
@@ -193,7 +217,7 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             follow,
         )?
     };
-    match node {
+    match through_fd_link(ctx, node, follow)? {
         Node::Host(p) => retry(|| host::fs::utimensat(p.dirfd(), Some(&p.path), times, follow))?,
         Node::Descriptor(file) => {
             with_host_file(
