@@ -14,6 +14,9 @@
 //! such program (Lua). Nothing depends on the host beyond what the test sets up: file modes and
 //! times are set explicitly, and owner names are looked up for the host user.
 //!
+//! The tests whose programs start others run a second time in `handover::`, with each guest
+//! `fork` handed over to a fresh elfuse process (`ELFUSE_FORK=handover`, as on macOS).
+//!
 //! One divergence from Linux is pinned (`python3_asyncio_needs_sockets`): elfuse has no sockets
 //! yet.
 
@@ -35,6 +38,12 @@ const ENV: &[(&str, &str)] = &[
     ("TZ", "UTC"),
     ("PYTHONDONTWRITEBYTECODE", "1"),
 ];
+
+thread_local! {
+    /// How elfuse makes a guest's `fork` child in this test thread (`ELFUSE_FORK`): the
+    /// host's `fork()`, Linux's default, unless a test in [`handover`] chose the hand-over.
+    static FORK_MODE: std::cell::Cell<&'static str> = const { std::cell::Cell::new("fork") };
+}
 
 /// `program` (a file name in the sysroot's `/usr/bin`) as a host path.
 fn program_path(program: &str) -> PathBuf {
@@ -79,7 +88,8 @@ fn elfuse_with_env(
     stdin: &str,
 ) -> Run {
     let mut cmd = elfuse_cmd();
-    cmd.arg("--sysroot")
+    cmd.env("ELFUSE_FORK", FORK_MODE.get())
+        .arg("--sysroot")
         .arg(test_sysroot())
         .arg("--clear-env")
         .args(
@@ -183,7 +193,7 @@ set -- x y z; echo "$# args, last $3"
     }
 
     #[test]
-    fn dash_pipelines_pass_data_through_every_stage() {
+    pub(crate) fn dash_pipelines_pass_data_through_every_stage() {
         let dir = scratch();
         let script = "seq 1 1000 | grep 7 | sort -rn | head -n 3; echo done";
         expect(
@@ -247,7 +257,7 @@ for ((i = 0; i < 3; i++)); do printf '%d' "$i"; done; echo
     }
 
     #[test]
-    fn bash_pipefail_reports_a_failing_stage() {
+    pub(crate) fn bash_pipefail_reports_a_failing_stage() {
         let dir = scratch();
         let script = "false | true; echo \"plain $?\"; set -o pipefail; \
                       true | (exit 5) | true; echo \"pipefail $? ${PIPESTATUS[*]}\"; \
@@ -472,7 +482,7 @@ mod text_tools {
     use super::*;
 
     #[test]
-    fn find_selects_by_name_and_type_and_runs_commands() {
+    pub(crate) fn find_selects_by_name_and_type_and_runs_commands() {
         let dir = scratch();
         for file in ["a/one.txt", "a/b/two.txt", "a/b/skip.log", "c/three.txt"] {
             let path = dir.path().join("tree").join(file);
@@ -579,7 +589,7 @@ mod archives {
     use super::*;
 
     #[test]
-    fn tar_with_gzip_round_trips_a_tree() {
+    pub(crate) fn tar_with_gzip_round_trips_a_tree() {
         let dir = scratch();
         let tree = dir.path().join("src/pkg");
         fs::create_dir_all(tree.join("bin")).unwrap();
@@ -743,7 +753,7 @@ print(ev.wait(5))
     }
 
     #[test]
-    fn python3_subprocess_runs_the_sysroots_programs() {
+    pub(crate) fn python3_subprocess_runs_the_sysroots_programs() {
         let dir = scratch();
         fs::write(dir.path().join("b.txt"), "").unwrap();
         fs::write(dir.path().join("a.txt"), "").unwrap();
@@ -786,7 +796,7 @@ sys.exit(subprocess.call(["false"]) + 10)
     }
 
     #[test]
-    fn perl_runs_a_script() {
+    pub(crate) fn perl_runs_a_script() {
         let dir = scratch();
         fs::write(dir.path().join("input"), "b 2\na 1\nc 3\n").unwrap();
         let program = r#"
@@ -909,7 +919,7 @@ print(os.execute("exit 4"))
     }
 
     #[test]
-    fn make_builds_in_parallel_with_shell_recipes() {
+    pub(crate) fn make_builds_in_parallel_with_shell_recipes() {
         let dir = scratch();
         let makefile = "PARTS := a b c d e f\n\
                         all: report.txt\n\
@@ -963,4 +973,62 @@ fn a_musl_program_runs_with_musls_loader() {
         (run.code(), run.stdout().as_str(), run.stderr().as_str()),
         (2, "hello from musl\na\nb\n", "")
     );
+}
+
+/// The tests whose programs start others, again with each guest `fork` handed over to a fresh
+/// elfuse process (`ELFUSE_FORK=handover`), the way macOS must make them.
+mod handover {
+    use super::*;
+
+    /// Puts the host's `fork()` back when a test ends, even by a panic (with one test thread,
+    /// libtest may run every test on the same thread).
+    struct Restore;
+
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORK_MODE.set("fork");
+        }
+    }
+
+    /// Runs `test` with the hand-over in this thread.
+    fn handed_over(test: fn()) {
+        let _restore = Restore;
+        FORK_MODE.set("handover");
+        test();
+    }
+
+    #[test]
+    fn dash_pipelines() {
+        handed_over(shells::dash_pipelines_pass_data_through_every_stage);
+    }
+
+    #[test]
+    fn bash_pipefail() {
+        handed_over(shells::bash_pipefail_reports_a_failing_stage);
+    }
+
+    #[test]
+    fn find_exec() {
+        handed_over(text_tools::find_selects_by_name_and_type_and_runs_commands);
+    }
+
+    #[test]
+    fn tar_with_gzip() {
+        handed_over(archives::tar_with_gzip_round_trips_a_tree);
+    }
+
+    #[test]
+    fn python3_subprocess() {
+        handed_over(interpreters::python3_subprocess_runs_the_sysroots_programs);
+    }
+
+    #[test]
+    fn perl_fork_and_pipes() {
+        handed_over(interpreters::perl_runs_a_script);
+    }
+
+    #[test]
+    fn make_in_parallel() {
+        handed_over(interpreters::make_builds_in_parallel_with_shell_recipes);
+    }
 }
