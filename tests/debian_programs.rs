@@ -17,8 +17,9 @@
 //! The tests whose programs start others run a second time in `handover::`, with each guest
 //! `fork` handed over to a fresh elfuse process (`ELFUSE_FORK=handover`, as on macOS).
 //!
-//! One divergence from Linux is pinned (`python3_asyncio_needs_sockets`): elfuse has no sockets
-//! yet.
+//! Two divergences from Linux are pinned, each in a test saying what Linux does instead:
+//! `python3_asyncio_needs_sockets` (elfuse has no sockets yet) and `df_needs_proc_mountinfo`
+//! (nor a synthesized `/proc/self/mountinfo`).
 
 mod common;
 
@@ -448,6 +449,21 @@ mod coreutils {
         assert_eq!(fs::read_to_string(&tool).unwrap(), "payload\n");
         assert_eq!(mode_of(&tool), 0o754);
         assert_eq!(mode_of(&dir.path().join("src")), 0o600);
+    }
+
+    /// DIVERGENCE: df reads the mount table from `/proc/self/mountinfo`, and elfuse does not
+    /// synthesize `/proc` beyond `self/fd` and `self/exe` yet, so plain `df` fails where Linux
+    /// lists the mounted file systems. This pins today's behaviour; when `/proc` arrives, expect
+    /// status 0 and a table here.
+    #[test]
+    fn df_needs_proc_mountinfo() {
+        let dir = scratch();
+        let run = elfuse_in(dir.path(), "df", &[], "");
+        let message = "df: cannot read table of mounted file systems: No such file or directory\n";
+        assert_eq!(
+            (run.code(), run.stdout().as_str(), run.stderr().as_str()),
+            (1, "", message)
+        );
     }
 
     #[test]
