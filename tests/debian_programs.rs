@@ -1,173 +1,33 @@
-//! Real Debian programs under elfuse: the shells, coreutils and the usual text tools, archivers,
-//! Python, Perl, sqlite3, jq, Lua, make and a musl program, all dynamically linked and run
-//! from the Debian bookworm arm64 test sysroot (`tests/fixtures/make-sysroot`, through
-//! `common::test_sysroot`) with `--sysroot`. Each runs in a host scratch directory under
-//! `/tmp`, which the guest reaches by its own path, with a clean environment.
+//! Real Debian programs under elfuse: the shells, coreutils and the usual text tools and
+//! archivers, dynamically linked and run from the Debian bookworm arm64 test sysroot
+//! (`tests/fixtures/make-sysroot`, through `common::test_sysroot`) with `--sysroot`
+//! (`tests/debian_interpreters.rs` does the same for Python, Perl, sqlite3, jq, Lua, make and
+//! musl). Each runs in a host scratch directory under `/tmp`, which the guest reaches by its
+//! own path, with a clean environment (`common::debian`).
 //!
 //! Expected values are Linux's. Where `qemu-aarch64 -L SYSROOT` can run the same command (one
 //! process, no `execve`: see `tests/sysroot_fixture.rs` for why it cannot do more), the test
 //! runs it too and requires elfuse's stdout and exit status to equal both qemu's and the value
 //! written here. Commands that start other programs (pipelines, `$(...)`, `find -exec`,
-//! `tar z`, `make`, `subprocess`) run under elfuse only; their expected output was established
-//! by running the same commands with the host's own x86_64 programs (the development host runs
-//! bookworm, so they are the same Debian versions), and from the manual where the host has no
-//! such program (Lua). Nothing depends on the host beyond what the test sets up: file modes and
-//! times are set explicitly, and owner names are looked up for the host user.
+//! `tar z`) run under elfuse only; their expected output was established by running the same
+//! commands with the host's own x86_64 programs (the development host runs bookworm, so they
+//! are the same Debian versions). Nothing depends on the host beyond what the test sets up: file
+//! modes and times are set explicitly, and owner names are looked up for the host user.
 //!
 //! The tests whose programs start others run a second time in `handover::`, with each guest
 //! `fork` handed over to a fresh elfuse process (`ELFUSE_FORK=handover`, as on macOS).
 //!
-//! Two divergences from Linux are pinned, each in a test saying what Linux does instead:
-//! `python3_asyncio_needs_sockets` (elfuse has no sockets yet) and `df_needs_proc_mountinfo`
-//! (nor a synthesized `/proc/self/mountinfo`).
+//! One divergence from Linux is pinned, in a test saying what Linux does instead:
+//! `df_needs_proc_mountinfo` (elfuse synthesizes no `/proc/self/mountinfo` yet).
 
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use common::{Run, build_musl_guest, elfuse_cmd, scratch, test_sysroot};
-
-/// The environment every program gets, under elfuse and under qemu (and nothing else).
-const ENV: &[(&str, &str)] = &[
-    ("PATH", "/usr/bin:/bin"),
-    ("LC_ALL", "C"),
-    ("TZ", "UTC"),
-    ("PYTHONDONTWRITEBYTECODE", "1"),
-];
-
-thread_local! {
-    /// How elfuse makes a guest's `fork` child in this test thread (`ELFUSE_FORK`): the
-    /// host's `fork()`, Linux's default, unless a test in [`handover`] chose the hand-over.
-    static FORK_MODE: std::cell::Cell<&'static str> = const { std::cell::Cell::new("fork") };
-}
-
-/// `program` (a file name in the sysroot's `/usr/bin`) as a host path.
-fn program_path(program: &str) -> PathBuf {
-    let path = test_sysroot().join("usr/bin").join(program);
-    assert!(
-        path.exists(),
-        "{} is not in the test sysroot",
-        path.display()
-    );
-    path
-}
-
-/// Spawns `cmd` with `stdin` as its input and collects the result.
-fn run_with_input(cmd: &mut Command, stdin: &str) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut pipe = child.stdin.take().expect("stdin is piped");
-    let input = stdin.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || pipe.write_all(&input));
-    let out = child.wait_with_output().expect("wait for the program");
-    // A program may exit without reading its input; a broken pipe is no failure then.
-    let _ = writer.join();
-    out.into()
-}
-
-/// Runs the sysroot's `program ARGS` under elfuse in `dir`, with `program` as `argv[0]` (as a
-/// shell would pass it) and [`ENV`] as the whole environment.
-fn elfuse_in(dir: &Path, program: &str, args: &[&str], stdin: &str) -> Run {
-    elfuse_with_env(dir, &[], program, args, stdin)
-}
-
-/// [`elfuse_in`] with `extra` added to the environment.
-fn elfuse_with_env(
-    dir: &Path,
-    extra: &[(&str, &str)],
-    program: &str,
-    args: &[&str],
-    stdin: &str,
-) -> Run {
-    let mut cmd = elfuse_cmd();
-    cmd.env("ELFUSE_FORK", FORK_MODE.get())
-        .arg("--sysroot")
-        .arg(test_sysroot())
-        .arg("--clear-env")
-        .args(
-            ENV.iter()
-                .chain(extra)
-                .flat_map(|(k, v)| ["--env".to_string(), format!("{k}={v}")]),
-        )
-        .args(["--argv0", program])
-        .arg(program_path(program))
-        .args(args)
-        .current_dir(dir);
-    run_with_input(&mut cmd, stdin)
-}
-
-/// Runs the same command under `qemu-aarch64 -L SYSROOT`, the reference.
-fn qemu_in(dir: &Path, program: &str, args: &[&str], stdin: &str) -> Run {
-    let mut cmd = Command::new("qemu-aarch64");
-    cmd.arg("-L")
-        .arg(test_sysroot())
-        .args(["-0", program])
-        .arg(program_path(program))
-        .args(args)
-        .env_clear()
-        .envs(ENV.iter().copied())
-        .current_dir(dir);
-    run_with_input(&mut cmd, stdin)
-}
-
-/// Checks that `program ARGS` under elfuse exits with `code` and prints exactly `expected`,
-/// with nothing on stderr.
-fn expect(dir: &Path, program: &str, args: &[&str], stdin: &str, code: i32, expected: &str) {
-    let run = elfuse_in(dir, program, args, stdin);
-    assert_eq!(
-        (run.code(), run.stdout().as_str(), run.stderr().as_str()),
-        (code, expected, ""),
-        "elfuse: {program} {args:?}"
-    );
-}
-
-/// [`expect`], and the same command under qemu must give the same exit status and output.
-fn expect_like_qemu(
-    dir: &Path,
-    program: &str,
-    args: &[&str],
-    stdin: &str,
-    code: i32,
-    expected: &str,
-) {
-    let qemu = qemu_in(dir, program, args, stdin);
-    assert_eq!(
-        (qemu.code(), qemu.stdout().as_str()),
-        (code, expected),
-        "qemu: {program} {args:?}: {}",
-        qemu.stderr()
-    );
-    expect(dir, program, args, stdin, code, expected);
-}
-
-/// Sets the modification time of `path` to `secs` after the epoch.
-fn set_mtime(path: &Path, secs: u64) {
-    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
-    fs::File::options()
-        .read(true)
-        .open(path)
-        .and_then(|f| f.set_modified(time))
-        .unwrap_or_else(|e| panic!("set the mtime of {}: {e}", path.display()));
-}
-
-/// Sets the permission bits of `path`.
-fn set_mode(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// The permission bits of `path`.
-fn mode_of(path: &Path) -> u32 {
-    fs::metadata(path).expect("stat").permissions().mode() & 0o7777
-}
+use common::debian::*;
+use common::scratch;
 
 mod shells {
     use super::*;
@@ -194,7 +54,7 @@ set -- x y z; echo "$# args, last $3"
     }
 
     #[test]
-    pub(crate) fn dash_pipelines_pass_data_through_every_stage() {
+    pub(super) fn dash_pipelines_pass_data_through_every_stage() {
         let dir = scratch();
         let script = "seq 1 1000 | grep 7 | sort -rn | head -n 3; echo done";
         expect(
@@ -258,7 +118,7 @@ for ((i = 0; i < 3; i++)); do printf '%d' "$i"; done; echo
     }
 
     #[test]
-    pub(crate) fn bash_pipefail_reports_a_failing_stage() {
+    pub(super) fn bash_pipefail_reports_a_failing_stage() {
         let dir = scratch();
         let script = "false | true; echo \"plain $?\"; set -o pipefail; \
                       true | (exit 5) | true; echo \"pipefail $? ${PIPESTATUS[*]}\"; \
@@ -498,7 +358,7 @@ mod text_tools {
     use super::*;
 
     #[test]
-    pub(crate) fn find_selects_by_name_and_type_and_runs_commands() {
+    pub(super) fn find_selects_by_name_and_type_and_runs_commands() {
         let dir = scratch();
         for file in ["a/one.txt", "a/b/two.txt", "a/b/skip.log", "c/three.txt"] {
             let path = dir.path().join("tree").join(file);
@@ -605,7 +465,7 @@ mod archives {
     use super::*;
 
     #[test]
-    pub(crate) fn tar_with_gzip_round_trips_a_tree() {
+    pub(super) fn tar_with_gzip_round_trips_a_tree() {
         let dir = scratch();
         let tree = dir.path().join("src/pkg");
         fs::create_dir_all(tree.join("bin")).unwrap();
@@ -701,317 +561,9 @@ mod archives {
     }
 }
 
-mod interpreters {
-    use super::*;
-
-    #[test]
-    fn python3_runs_its_standard_library() {
-        let dir = scratch();
-        fs::create_dir_all(dir.path().join("walk/a/b")).unwrap();
-        fs::write(dir.path().join("walk/top"), "").unwrap();
-        fs::write(dir.path().join("walk/a/b/leaf"), "").unwrap();
-        let program = r#"
-import hashlib, json, os, re, sqlite3, tempfile, threading, zlib
-print(json.dumps({"b": [1, 2.5, None], "a": "\u00e9"}, sort_keys=True))
-print(json.loads('{"x": [true, {"y": "z"}]}')["x"][1]["y"])
-print(re.findall(r"(\w+)=(\d+)", "a=1, bb=22; c=x"), re.sub(r"\s+", " ", "a \t b\n c"))
-print(hashlib.sha256(b"abc").hexdigest()[:16], hashlib.md5(b"").hexdigest()[:8])
-db = sqlite3.connect(":memory:")
-db.execute("create table t (k text, v integer)")
-db.executemany("insert into t values (?, ?)", [("a", 1), ("b", 2), ("a", 3)])
-print(db.execute("select k, sum(v) from t group by k order by k").fetchall())
-data = b"elfuse " * 1000
-packed = zlib.compress(data, 9)
-print(len(packed) < 100, zlib.decompress(packed) == data, zlib.crc32(b"abc"))
-for root, dirs, files in sorted(os.walk("walk")):
-    print(root, sorted(dirs), sorted(files))
-with tempfile.TemporaryDirectory() as tmp:
-    path = os.path.join(tmp, "f")
-    with open(path, "w") as f:
-        f.write("temp")
-    print(tmp.startswith("/tmp/"), os.listdir(tmp), open(path).read())
-print(os.path.exists(tmp))
-"#;
-        let expected = "{\"a\": \"\\u00e9\", \"b\": [1, 2.5, null]}\nz\n\
-                        [('a', '1'), ('bb', '22')] a b c\n\
-                        ba7816bf8f01cfea d41d8cd9\n\
-                        [('a', 4), ('b', 2)]\n\
-                        True True 891568578\n\
-                        walk ['a'] ['top']\nwalk/a ['b'] []\nwalk/a/b [] ['leaf']\n\
-                        True ['f'] temp\nFalse\n";
-        expect_like_qemu(dir.path(), "python3", &["-c", program], "", 0, expected);
-    }
-
-    #[test]
-    fn python3_threads_share_work_under_a_lock() {
-        let dir = scratch();
-        let program = r#"
-import threading, queue
-lock = threading.Lock()
-total = 0
-results = queue.Queue()
-def work(n):
-    global total
-    for i in range(1000):
-        with lock:
-            total += 1
-    results.put((n, threading.current_thread().name))
-threads = [threading.Thread(target=work, args=(n,), name=f"w{n}") for n in range(4)]
-for t in threads: t.start()
-for t in threads: t.join()
-print(total, sorted(results.get() for _ in range(4)))
-ev = threading.Event()
-threading.Timer(0.05, ev.set).start()
-print(ev.wait(5))
-"#;
-        let expected = "4000 [(0, 'w0'), (1, 'w1'), (2, 'w2'), (3, 'w3')]\nTrue\n";
-        expect(dir.path(), "python3", &["-c", program], "", 0, expected);
-    }
-
-    #[test]
-    pub(crate) fn python3_subprocess_runs_the_sysroots_programs() {
-        let dir = scratch();
-        fs::write(dir.path().join("b.txt"), "").unwrap();
-        fs::write(dir.path().join("a.txt"), "").unwrap();
-        let program = r#"
-import subprocess, sys
-r = subprocess.run(["ls", "-1", "."], capture_output=True, text=True)
-print(r.returncode, r.stdout.split())
-r = subprocess.run(["sh", "-c", "echo err >&2; exit 9"], capture_output=True, text=True)
-print(r.returncode, repr(r.stderr))
-r = subprocess.run(["tr", "a-z", "A-Z"], input="piped\n", capture_output=True, text=True)
-print(r.stdout, end="")
-out = subprocess.check_output("printf '%s\\n' one two | wc -l", shell=True)
-print(int(out))
-try:
-    subprocess.run(["no-such-program"])
-except FileNotFoundError as e:
-    print("FileNotFoundError", e.errno)
-sys.exit(subprocess.call(["false"]) + 10)
-"#;
-        let expected = "0 ['a.txt', 'b.txt']\n9 'err\\n'\nPIPED\n2\nFileNotFoundError 2\n";
-        expect(dir.path(), "python3", &["-c", program], "", 11, expected);
-    }
-
-    /// DIVERGENCE: asyncio's event loop makes a socketpair for its self-pipe, and elfuse has
-    /// no sockets yet (`socketpair` is ENOSYS), so `asyncio.run` fails where Linux prints 5.
-    /// This pins today's behaviour; when sockets arrive, expect `(0, "5\n")` here.
-    #[test]
-    fn python3_asyncio_needs_sockets() {
-        let dir = scratch();
-        let program = "import asyncio\n\
-                       async def main(): return 5\n\
-                       print(asyncio.run(main()))\n";
-        let run = elfuse_in(dir.path(), "python3", &["-c", program], "");
-        let stderr = run.stderr();
-        assert_eq!((run.code(), run.stdout().as_str()), (1, ""), "{stderr}");
-        assert!(
-            stderr.contains("OSError: [Errno 38] Function not implemented"),
-            "{stderr}"
-        );
-    }
-
-    #[test]
-    pub(crate) fn perl_runs_a_script() {
-        let dir = scratch();
-        fs::write(dir.path().join("input"), "b 2\na 1\nc 3\n").unwrap();
-        let program = r#"
-use strict; use warnings; use POSIX qw(floor); use List::Util qw(sum max);
-open(my $fh, "<", "input") or die "open: $!";
-my %h = map { chomp; split / / } <$fh>;
-close $fh;
-print join(",", map { "$_=$h{$_}" } sort keys %h), "\n";
-printf "%d %d %.3f %s\n", sum(values %h), max(values %h), 22 / 7, floor(-2.5);
-(my $s = "Hello World") =~ s/(\w+)/\u\L$1/g;
-my @w = ("x-1", "y-22") ; my @n = map { /(\d+)/ ? $1 : () } @w;
-print "$s @n ", scalar(reverse "abc"), " ", sprintf("%05.1f", 3.14159), "\n";
-exit 4;
-"#;
-        let expected = "a=1,b=2,c=3\n6 3 3.143 -3\nHello World 1 22 cba 003.1\n";
-        expect_like_qemu(dir.path(), "perl", &["-e", program], "", 4, expected);
-        // Backticks and system() start other programs: elfuse only.
-        let program = r#"
-my $n = `echo 5`; chomp $n;
-system("sh", "-c", "exit 3"); my $status = $? >> 8;
-my $pid = fork // die "fork: $!"; exit 6 if $pid == 0; waitpid($pid, 0); my $child = $? >> 8;
-open(my $p, "-|", "printf", "a\\nb\\n") or die "open: $!"; my @lines = <$p>; close $p;
-print $n * 2, " $status $child ", scalar(@lines), "\n";
-"#;
-        expect(dir.path(), "perl", &["-e", program], "", 0, "10 3 6 2\n");
-    }
-
-    #[test]
-    fn sqlite3_keeps_a_database_file() {
-        let dir = scratch();
-        let create = "create table people (id integer primary key, name text, age int);\n\
-                      insert into people (name, age) values ('ann', 31), ('bob', 27), ('cy', 45);\n\
-                      create index by_age on people (age);";
-        expect(dir.path(), "sqlite3", &["people.db", create], "", 0, "");
-        let db = fs::read(dir.path().join("people.db")).unwrap();
-        assert!(
-            db.starts_with(b"SQLite format 3\0"),
-            "a SQLite database file"
-        );
-
-        // A second process reads what the first wrote; qemu reads the same file.
-        let query = "select name, age from people where age > 30 order by age desc;";
-        expect_like_qemu(
-            dir.path(),
-            "sqlite3",
-            &["people.db", query],
-            "",
-            0,
-            "cy|45\nann|31\n",
-        );
-        let query = "update people set age = age + 1 where name = 'bob'; \
-                     select count(*), sum(age) from people;";
-        expect(
-            dir.path(),
-            "sqlite3",
-            &["people.db", query],
-            "",
-            0,
-            "3|104\n",
-        );
-        let args = ["-json", "people.db", "select name from people where id = 2"];
-        expect_like_qemu(
-            dir.path(),
-            "sqlite3",
-            &args,
-            "",
-            0,
-            "[{\"name\":\"bob\"}]\n",
-        );
-        // A bad statement fails with status 1.
-        let run = elfuse_in(
-            dir.path(),
-            "sqlite3",
-            &["people.db", "select * from nosuch;"],
-            "",
-        );
-        assert_eq!(
-            (run.code(), run.stderr().as_str()),
-            (1, "Error: in prepare, no such table: nosuch\n")
-        );
-    }
-
-    #[test]
-    fn jq_transforms_json() {
-        let dir = scratch();
-        let input = r#"{"items": [{"n": "b", "p": 2.5}, {"n": "a", "p": 1}], "tag": null}"#;
-        let filter = "{names: [.items[].n] | sort, total: ([.items[].p] | add), \
-                      tag: (.tag // \"none\")}";
-        let expected = "{\"names\":[\"a\",\"b\"],\"total\":3.5,\"tag\":\"none\"}\n";
-        expect_like_qemu(dir.path(), "jq", &["-c", filter], input, 0, expected);
-        let expected = "b\t2.5\na\t1\n";
-        let args = ["-r", ".items[] | [.n, .p] | @tsv"];
-        expect_like_qemu(dir.path(), "jq", &args, input, 0, expected);
-        // -e: the last output null or false means status 1.
-        expect_like_qemu(dir.path(), "jq", &["-e", ".tag"], input, 1, "null\n");
-    }
-
-    #[test]
-    fn lua_runs_a_script() {
-        let dir = scratch();
-        let program = r#"
-local t = {}
-for w in ("the quick brown fox"):gmatch("%a+") do t[#t + 1] = w:upper() end
-table.sort(t)
-print(table.concat(t, ","), #t, string.format("%5.2f", math.pi))
-local co = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i * i) end end)
-print(co(), co(), co(), math.type(1), math.type(1.0), 7 // 2, 2 ^ 10)
-os.exit(5)
-"#;
-        let expected = "BROWN,FOX,QUICK,THE\t4\t 3.14\n1\t4\t9\tinteger\tfloat\t3\t1024.0\n";
-        expect_like_qemu(dir.path(), "lua5.4", &["-e", program], "", 5, expected);
-        // io.popen and os.execute run sh: elfuse only.
-        let program = r#"
-local p = io.popen("echo from sh; exit 3")
-print(p:read("a"), p:close())
-print(os.execute("exit 4"))
-"#;
-        let expected = "from sh\n\tnil\texit\t3\nnil\texit\t4\n";
-        expect(dir.path(), "lua5.4", &["-e", program], "", 0, expected);
-    }
-
-    #[test]
-    pub(crate) fn make_builds_in_parallel_with_shell_recipes() {
-        let dir = scratch();
-        let makefile = "PARTS := a b c d e f\n\
-                        all: report.txt\n\
-                        report.txt: $(PARTS:%=%.part)\n\
-                        \tcat $^ | sort -r > $@\n\
-                        \t@echo \"$$(wc -l < $@) parts\"\n\
-                        %.part:\n\
-                        \t@sleep 0.1; echo \"part $*\" > $@\n\
-                        fail:\n\
-                        \t@exit 3\n\
-                        .PHONY: all fail\n";
-        fs::write(dir.path().join("Makefile"), makefile).unwrap();
-        let expected = "cat a.part b.part c.part d.part e.part f.part | sort -r > report.txt\n\
-                        6 parts\n";
-        expect(dir.path(), "make", &["-j4"], "", 0, expected);
-        assert_eq!(
-            fs::read_to_string(dir.path().join("report.txt")).unwrap(),
-            "part f\npart e\npart d\npart c\npart b\npart a\n"
-        );
-        expect(
-            dir.path(),
-            "make",
-            &[],
-            "",
-            0,
-            "make: Nothing to be done for 'all'.\n",
-        );
-        let run = elfuse_in(dir.path(), "make", &["fail"], "");
-        assert_eq!(
-            (run.code(), run.stdout().as_str(), run.stderr().as_str()),
-            (2, "", "make: *** [Makefile:9: fail] Error 3\n")
-        );
-    }
-}
-
-#[test]
-fn a_musl_program_runs_with_musls_loader() {
-    let bin = build_musl_guest("musl_hello", "musl_hello");
-    let dir = scratch();
-    let run: Run = elfuse_cmd()
-        .arg("--sysroot")
-        .arg(test_sysroot())
-        .arg("--clear-env")
-        .arg(&bin)
-        .args(["a", "b"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run elfuse")
-        .into();
-    assert_eq!(
-        (run.code(), run.stdout().as_str(), run.stderr().as_str()),
-        (2, "hello from musl\na\nb\n", "")
-    );
-}
-
-/// The tests whose programs start others, again with each guest `fork` handed over to a fresh
-/// elfuse process (`ELFUSE_FORK=handover`), the way macOS must make them.
+/// The tests whose programs start others, again with the fork hand-over.
 mod handover {
     use super::*;
-
-    /// Puts the host's `fork()` back when a test ends, even by a panic (with one test thread,
-    /// libtest may run every test on the same thread).
-    struct Restore;
-
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            FORK_MODE.set("fork");
-        }
-    }
-
-    /// Runs `test` with the hand-over in this thread.
-    fn handed_over(test: fn()) {
-        let _restore = Restore;
-        FORK_MODE.set("handover");
-        test();
-    }
 
     #[test]
     fn dash_pipelines() {
@@ -1031,20 +583,5 @@ mod handover {
     #[test]
     fn tar_with_gzip() {
         handed_over(archives::tar_with_gzip_round_trips_a_tree);
-    }
-
-    #[test]
-    fn python3_subprocess() {
-        handed_over(interpreters::python3_subprocess_runs_the_sysroots_programs);
-    }
-
-    #[test]
-    fn perl_fork_and_pipes() {
-        handed_over(interpreters::perl_runs_a_script);
-    }
-
-    #[test]
-    fn make_in_parallel() {
-        handed_over(interpreters::make_builds_in_parallel_with_shell_recipes);
     }
 }
