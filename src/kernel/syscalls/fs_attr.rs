@@ -13,7 +13,6 @@ use crate::kernel::abi::open as lo;
 use crate::kernel::abi::structs::Timespec;
 use crate::kernel::file::{FileKind, OpenFile, retry};
 use crate::kernel::fs::{self, Node};
-use crate::kernel::process::lock;
 
 /// `UTIME_NOW` and `UTIME_OMIT` as Linux encodes them in `tv_nsec`.
 const UTIME_NOW: i64 = (1 << 30) - 1;
@@ -40,22 +39,6 @@ fn with_host_file<T>(
     }
 }
 
-/// `node` with a followed `/proc/self/fd/N` link replaced by the descriptor it names: on Linux
-/// such a path reaches the open file itself, even an `O_PATH` one (glibc's
-/// `fchmodat(AT_SYMLINK_NOFOLLOW)` chmods `/proc/self/fd/N` of an `O_PATH` descriptor). A
-/// descriptor that is not open names nothing.
-fn through_fd_link(ctx: &Ctx<'_>, node: Node, follow: bool) -> SysResult<Node> {
-    match node {
-        Node::GuestFd(fd) if follow => {
-            let file = lock(&ctx.process().fds)
-                .get(fd)
-                .map_err(|_| Errno::ENOENT)?;
-            Ok(Node::Descriptor(file))
-        }
-        other => Ok(other),
-    }
-}
-
 /// `fchmod(2)`.
 pub fn sys_fchmod(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let file = ctx.file(a[0])?;
@@ -76,7 +59,7 @@ pub fn sys_fchmodat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let path = ctx.path(a[1])?;
     let mode = a[2] as u32 & 0o7777;
     let node = fs::lookup(ctx.process(), a[0], &path, false, true)?;
-    match through_fd_link(ctx, node, true)? {
+    match fs::follow_fd_link(ctx.process(), node, true)? {
         Node::Host(p) => retry(|| host::fs::fchmodat(p.dirfd(), &p.path, mode))?,
         Node::Descriptor(file) => chmod_file(&file, mode)?,
         _ => return Err(Errno::EPERM),
@@ -101,7 +84,7 @@ pub fn sys_fchmodat2(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         flags & at::AT_EMPTY_PATH != 0,
         follow,
     )?;
-    match through_fd_link(ctx, node, follow)? {
+    match fs::follow_fd_link(ctx.process(), node, follow)? {
         Node::Host(p) => {
             if flags & at::AT_SYMLINK_NOFOLLOW != 0 {
                 let st = retry(|| host::fs::fstatat(p.dirfd(), &p.path, false))?;
@@ -157,7 +140,7 @@ pub fn sys_fchownat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         flags & at::AT_EMPTY_PATH != 0,
         follow,
     )?;
-    match through_fd_link(ctx, node, follow)? {
+    match fs::follow_fd_link(ctx.process(), node, follow)? {
         Node::Host(p) => {
             retry(|| host::fs::fchownat(p.dirfd(), &p.path, uid, gid, follow))?;
         }
@@ -217,7 +200,7 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             follow,
         )?
     };
-    match through_fd_link(ctx, node, follow)? {
+    match fs::follow_fd_link(ctx.process(), node, follow)? {
         Node::Host(p) => retry(|| host::fs::utimensat(p.dirfd(), Some(&p.path), times, follow))?,
         Node::Descriptor(file) => {
             with_host_file(
@@ -238,21 +221,43 @@ pub fn sys_truncate(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let path = ctx.path(a[0])?;
-    match fs::lookup(
+    let node = fs::lookup(
         ctx.process(),
         at::AT_FDCWD as u32 as u64,
         &path,
         false,
         true,
-    )? {
+    )?;
+    match fs::follow_fd_link(ctx.process(), node, true)? {
         Node::Host(p) => {
             let abs = super::fs_open::absolute_host_path(ctx, &p)?;
             retry(|| host::fs::truncate(&abs, len))?;
         }
         Node::Device(_) => {}
+        Node::Descriptor(file) => truncate_file(&file, len)?,
         _ => return Err(Errno::EINVAL),
     }
     Ok(0)
+}
+
+/// `truncate(2)` of the file a descriptor refers to (through `/proc/self/fd/N`): like a path, it
+/// needs write permission on the file, not a writable descriptor.
+fn truncate_file(file: &OpenFile, len: i64) -> SysResult<()> {
+    match file.kind() {
+        FileKind::Host { fd, .. } => {
+            use std::os::fd::AsFd;
+            if file.status_flags() & lo::O_ACCMODE != lo::O_RDONLY {
+                return retry(|| host::io::ftruncate(fd.as_fd(), len));
+            }
+            let path = host::fd_path(fd.as_fd()).ok_or(Errno::ENOENT)?;
+            let path = std::ffi::CString::new(path.into_os_string().into_encoded_bytes())
+                .map_err(|_| Errno::ENOENT)?;
+            retry(|| host::fs::truncate(&path, len))
+        }
+        FileKind::Path { host } => retry(|| host::fs::truncate(host, len)),
+        FileKind::Device(_) => Ok(()),
+        FileKind::Event(_) => Err(Errno::EINVAL),
+    }
 }
 
 /// `ftruncate(2)`.
