@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod debian;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -9,6 +9,9 @@
  * flock(2), dup(2)/dup2(2)/dup3(2), ioctl(2) (ioctl_tty(2) TCGETS, FIONREAD, FIOCLEX/FIONCLEX,
  * FIONBIO; see ioctl_list(2)), and extended attributes (setxattr(2), getxattr(2),
  * listxattr(2), removexattr(2); xattr(7)), skipped quietly if /tmp has no user xattrs.
+ * The path-based calls (and chdir(2)) also go through the /proc/self/fd/N magic links
+ * (proc(5)), which is how glibc implements fchmodat(AT_SYMLINK_NOFOLLOW) on an O_PATH
+ * descriptor.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -661,11 +664,79 @@ static void test_xattr(void)
     unlink(f);
 }
 
+/* chmod, chown, utimensat, truncate, chdir and the xattr calls through /proc/self/fd/N act on
+   the descriptor's file, even an O_PATH one; glibc's fchmodat(..., AT_SYMLINK_NOFOLLOW) relies on it (GNU tar restores
+   directory modes that way). */
+static void test_proc_fd_paths(void)
+{
+    char link[64];
+    struct stat st = {0};
+    CHECK_OK(scratch_write_file(sp("f"), "x"));
+    CHECK_OK(mkdir(sp("d"), 0700));
+    int fd = open(sp("f"), O_PATH | O_NOFOLLOW);
+    int dfd = open(sp("d"), O_PATH | O_NOFOLLOW);
+
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    CHECK_OK(chmod(link, 0604));
+    CHECK_EQ(perms(sp("f")), 0604);
+    CHECK_OK(chown(link, geteuid(), getegid()));
+    struct timespec t[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1234567890}};
+    CHECK_OK(utimensat(AT_FDCWD, link, t, 0));
+    CHECK_OK(stat(sp("f"), &st));
+    CHECK_EQ(st.st_mtime, 1234567890);
+
+    snprintf(link, sizeof link, "/proc/self/fd/%d", dfd);
+    CHECK_OK(chmod(link, 0755));
+    CHECK_EQ(perms(sp("d")), 0755);
+    CHECK_OK(fchmodat(AT_FDCWD, sp("d"), 0750, AT_SYMLINK_NOFOLLOW));
+    CHECK_EQ(perms(sp("d")), 0750);
+    /* chdir through the link of an O_PATH directory. */
+    char cwd[4096], back[4096];
+    CHECK(getcwd(back, sizeof back) != NULL);
+    CHECK_OK(chdir(link));
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK_EQ(strcmp(cwd, sp("d")), 0);
+    CHECK_OK(chdir(back));
+
+    /* truncate through the link needs write permission on the file, not a writable
+       descriptor: read-only and O_PATH descriptors work. */
+    int rfd = open(sp("f"), O_RDONLY);
+    snprintf(link, sizeof link, "/proc/self/fd/%d", rfd);
+    CHECK_OK(truncate(link, 5));
+    CHECK_OK(stat(sp("f"), &st));
+    CHECK_EQ(st.st_size, 5);
+    close(rfd);
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    CHECK_OK(truncate(link, 2));
+    CHECK_OK(stat(sp("f"), &st));
+    CHECK_EQ(st.st_size, 2);
+
+    /* Extended attributes through the link of an O_PATH file (where /tmp has them). */
+    if (setxattr(sp("f"), "user.probe", "p", 1, 0) == 0) {
+        char value[64] = {0};
+        CHECK_OK(setxattr(link, "user.elfuse", "v", 1, 0));
+        CHECK_EQ(getxattr(sp("f"), "user.elfuse", value, sizeof value), 1);
+        CHECK_EQ(value[0], 'v');
+        CHECK_EQ(getxattr(link, "user.probe", value, sizeof value), 1);
+        CHECK_EQ(value[0], 'p');
+        CHECK_EQ(listxattr(link, value, sizeof value),
+                 (ssize_t)(sizeof "user.probe" + sizeof "user.elfuse"));
+    }
+
+    /* A descriptor that is not open names nothing. */
+    close(fd);
+    CHECK_ERR(chmod(link, 0644), ENOENT);
+    close(dfd);
+    rmdir(sp("d"));
+    unlink(sp("f"));
+}
+
 int main(void)
 {
     scratch_init();
     test_chmod();
     test_chown();
+    test_proc_fd_paths();
     test_utimensat();
     test_truncate();
     test_fallocate();

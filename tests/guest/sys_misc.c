@@ -6,7 +6,7 @@
  * sigaltstack(2), sigpending(2), sigreturn(2), sigaction(2), getpriority(2), setgid(2),
  * setreuid(2)/setregid(2), setresuid(2), setfsuid(2), setfsgid(2), setpgid(2), getsid(2),
  * setsid(2), gethostname(2), getrlimit(2), getcpu(2), gettimeofday(2), posix_fadvise(2),
- * mlock(2), credentials(7), signal(7).
+ * mlock(2), getsockname(2), getpeername(2), credentials(7), signal(7).
  *
  * Covers: llistxattr/lremovexattr (and that they do not follow symlinks); chroot's lookup
  * errors; the raw fstat system call (glibc's fstat uses newfstatat); the scheduling policy and
@@ -18,7 +18,8 @@
  * SS_AUTODISARM, ENOMEM/EINVAL); rt_sigreturn restoring the signal mask (including a mask
  * edited through the handler's ucontext) and every register the handler clobbered; process
  * groups and sessions; the old getrlimit/setrlimit calls; getcpu; posix_fadvise;
- * mlock/munlock/mlockall/munlockall. main() ends with the raw exit system call.
+ * mlock/munlock/mlockall/munlockall; getsockname/getpeername on descriptors that are not
+ * sockets (bash probes stdin so). main() ends with the raw exit system call.
  *
  * Nothing here changes the host: sethostname, settimeofday and chroot are only called in
  * ways that fail, and the credential calls change nothing. The test passes as root and as an
@@ -35,6 +36,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -978,6 +980,26 @@ static void test_pgrp_session(void)
     }
 }
 
+/* The socket address calls on descriptors that are not sockets: ENOTSOCK, checked before the
+   address arguments are (bash's getpeername(0) decides whether it runs under sshd). */
+static void test_socket_probes(void)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    int p[2];
+    CHECK_OK(pipe(p));
+    CHECK_ERR(getpeername(p[0], (struct sockaddr *)&sa, &len), ENOTSOCK);
+    CHECK_ERR(getsockname(p[1], (struct sockaddr *)&sa, &len), ENOTSOCK);
+    CHECK_ERR(syscall(SYS_getpeername, p[0], BADP, BADP), ENOTSOCK);
+    int fd = open("/", O_RDONLY | O_DIRECTORY);
+    CHECK_ERR(getsockname(fd, (struct sockaddr *)&sa, &len), ENOTSOCK);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+    CHECK_ERR(getpeername(p[0], (struct sockaddr *)&sa, &len), EBADF);
+    CHECK_ERR(getsockname(-1, (struct sockaddr *)&sa, &len), EBADF);
+}
+
 int main(void)
 {
     scratch_init();
@@ -996,6 +1018,7 @@ int main(void)
     test_mlock();
     test_priority();
     test_pgrp_session();
+    test_socket_probes();
     scratch_cleanup();
     check_done();
     /* The thread exit system call: the last thread leaving ends the process with its code. */

@@ -163,6 +163,20 @@ pub fn lookup(
     }
 }
 
+/// `node` with a followed `/proc/self/fd/N` link replaced by the descriptor it names: on Linux
+/// such a path reaches the open file itself, even an `O_PATH` one (glibc's
+/// `fchmodat(AT_SYMLINK_NOFOLLOW)` chmods `/proc/self/fd/N` of an `O_PATH` descriptor). A
+/// descriptor that is not open names nothing.
+pub fn follow_fd_link(process: &Process, node: Node, follow: bool) -> SysResult<Node> {
+    match node {
+        Node::GuestFd(fd) if follow => {
+            let file = lock(&process.fds).get(fd).map_err(|_| Errno::ENOENT)?;
+            Ok(Node::Descriptor(file))
+        }
+        other => Ok(other),
+    }
+}
+
 /// [`lookup`] in a sysroot's name space: every component is resolved by the walker, so no
 /// `..` or symbolic link leads outside it.
 fn lookup_in_root(process: &Process, dirfd: i32, path: &[u8], follow: bool) -> SysResult<Node> {

@@ -58,8 +58,10 @@ pub fn sys_fchmod(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 pub fn sys_fchmodat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let path = ctx.path(a[1])?;
     let mode = a[2] as u32 & 0o7777;
-    match fs::lookup(ctx.process(), a[0], &path, false, true)? {
+    let node = fs::lookup(ctx.process(), a[0], &path, false, true)?;
+    match fs::follow_fd_link(ctx.process(), node, true)? {
         Node::Host(p) => retry(|| host::fs::fchmodat(p.dirfd(), &p.path, mode))?,
+        Node::Descriptor(file) => chmod_file(&file, mode)?,
         _ => return Err(Errno::EPERM),
     }
     Ok(0)
@@ -75,13 +77,14 @@ pub fn sys_fchmodat2(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let mode = a[2] as u32 & 0o7777;
     let path = ctx.path(a[1])?;
     let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
-    match fs::lookup(
+    let node = fs::lookup(
         ctx.process(),
         a[0],
         &path,
         flags & at::AT_EMPTY_PATH != 0,
         follow,
-    )? {
+    )?;
+    match fs::follow_fd_link(ctx.process(), node, follow)? {
         Node::Host(p) => {
             if flags & at::AT_SYMLINK_NOFOLLOW != 0 {
                 let st = retry(|| host::fs::fstatat(p.dirfd(), &p.path, false))?;
@@ -91,16 +94,19 @@ pub fn sys_fchmodat2(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             }
             retry(|| host::fs::fchmodat(p.dirfd(), &p.path, mode))?;
         }
-        Node::Descriptor(file) => {
-            with_host_file(
-                &file,
-                |fd| host::fs::fchmod(fd, mode),
-                |p| host::fs::fchmodat(host::fs::CWD, p, mode),
-            )?;
-        }
+        Node::Descriptor(file) => chmod_file(&file, mode)?,
         _ => return Err(Errno::EPERM),
     }
     Ok(0)
+}
+
+/// Sets the mode of the file a descriptor refers to, `O_PATH` ones included.
+fn chmod_file(file: &OpenFile, mode: u32) -> SysResult<()> {
+    with_host_file(
+        file,
+        |fd| host::fs::fchmod(fd, mode),
+        |p| host::fs::fchmodat(host::fs::CWD, p, mode),
+    )
 }
 
 /// `fchown(2)`.
@@ -127,13 +133,14 @@ pub fn sys_fchownat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let (uid, gid) = (a[2] as u32, a[3] as u32);
     let path = ctx.path(a[1])?;
     let follow = flags & at::AT_SYMLINK_NOFOLLOW == 0;
-    match fs::lookup(
+    let node = fs::lookup(
         ctx.process(),
         a[0],
         &path,
         flags & at::AT_EMPTY_PATH != 0,
         follow,
-    )? {
+    )?;
+    match fs::follow_fd_link(ctx.process(), node, follow)? {
         Node::Host(p) => {
             retry(|| host::fs::fchownat(p.dirfd(), &p.path, uid, gid, follow))?;
         }
@@ -193,7 +200,7 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
             follow,
         )?
     };
-    match node {
+    match fs::follow_fd_link(ctx.process(), node, follow)? {
         Node::Host(p) => retry(|| host::fs::utimensat(p.dirfd(), Some(&p.path), times, follow))?,
         Node::Descriptor(file) => {
             with_host_file(
@@ -214,21 +221,43 @@ pub fn sys_truncate(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let path = ctx.path(a[0])?;
-    match fs::lookup(
+    let node = fs::lookup(
         ctx.process(),
         at::AT_FDCWD as u32 as u64,
         &path,
         false,
         true,
-    )? {
+    )?;
+    match fs::follow_fd_link(ctx.process(), node, true)? {
         Node::Host(p) => {
             let abs = super::fs_open::absolute_host_path(ctx, &p)?;
             retry(|| host::fs::truncate(&abs, len))?;
         }
         Node::Device(_) => {}
+        Node::Descriptor(file) => truncate_file(&file, len)?,
         _ => return Err(Errno::EINVAL),
     }
     Ok(0)
+}
+
+/// `truncate(2)` of the file a descriptor refers to (through `/proc/self/fd/N`): like a path, it
+/// needs write permission on the file, not a writable descriptor.
+fn truncate_file(file: &OpenFile, len: i64) -> SysResult<()> {
+    match file.kind() {
+        FileKind::Host { fd, .. } => {
+            use std::os::fd::AsFd;
+            if file.status_flags() & lo::O_ACCMODE != lo::O_RDONLY {
+                return retry(|| host::io::ftruncate(fd.as_fd(), len));
+            }
+            let path = host::fd_path(fd.as_fd()).ok_or(Errno::ENOENT)?;
+            let path = std::ffi::CString::new(path.into_os_string().into_encoded_bytes())
+                .map_err(|_| Errno::ENOENT)?;
+            retry(|| host::fs::truncate(&path, len))
+        }
+        FileKind::Path { host } => retry(|| host::fs::truncate(host, len)),
+        FileKind::Device(_) => Ok(()),
+        FileKind::Event(_) => Err(Errno::EINVAL),
+    }
 }
 
 /// `ftruncate(2)`.

@@ -11,7 +11,7 @@ use crate::host;
 use crate::host::fs::NodeKind;
 use crate::kernel::abi::errno::{Errno, SysResult};
 use crate::kernel::abi::{at, mode};
-use crate::kernel::file::{FileKind, retry};
+use crate::kernel::file::{FileKind, OpenFile, retry};
 use crate::kernel::fs::{self, HostPath, Node};
 use crate::kernel::process::lock;
 
@@ -39,18 +39,20 @@ pub fn sys_getcwd(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 /// `chdir(2)`.
 pub fn sys_chdir(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let path = ctx.path(a[0])?;
-    match fs::lookup(
+    let node = fs::lookup(
         ctx.process(),
         at::AT_FDCWD as u32 as u64,
         &path,
         false,
         true,
-    )? {
+    )?;
+    match fs::follow_fd_link(ctx.process(), node, true)? {
         Node::Host(p) => {
             let abs = super::fs_open::absolute_host_path(ctx, &p)?;
             retry(|| nix::unistd::chdir(abs.as_c_str()).map_err(std::io::Error::from))?;
             Ok(0)
         }
+        Node::Descriptor(file) => chdir_to(&file),
         _ => Err(Errno::ENOTDIR),
     }
 }
@@ -58,6 +60,12 @@ pub fn sys_chdir(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
 /// `fchdir(2)`.
 pub fn sys_fchdir(ctx: &mut Ctx<'_>, a: &[u64; 6]) -> SysResult {
     let file = ctx.file(a[0])?;
+    chdir_to(&file)
+}
+
+/// Makes the directory an open descriptor (`O_PATH` ones included) refers to the working
+/// directory.
+fn chdir_to(file: &OpenFile) -> SysResult {
     match file.kind() {
         FileKind::Host { fd, .. } => {
             if !file.stat()?.is_dir() {

@@ -36,12 +36,23 @@ fn name(ctx: &Ctx<'_>, addr: u64) -> SysResult<Vec<u8>> {
 /// The host object a path argument names.
 fn path_target(ctx: &Ctx<'_>, addr: u64, follow: bool) -> SysResult<(Option<OpenFileRef>, Target)> {
     let path = ctx.path(addr)?;
-    match fs::lookup(ctx.process(), AT_FDCWD as u32 as u64, &path, false, follow)? {
+    let node = fs::lookup(ctx.process(), AT_FDCWD as u32 as u64, &path, false, follow)?;
+    match fs::follow_fd_link(ctx.process(), node, follow)? {
         Node::Host(p) => {
             let abs = super::fs_open::absolute_host_path(ctx, &p)?;
             Ok((None, Target::Path { path: abs, follow }))
         }
-        Node::Descriptor(file) => fd_target(file),
+        // An O_PATH descriptor, reached through /proc/self/fd/N, names its object exactly.
+        Node::Descriptor(file) => match file.kind() {
+            FileKind::Path { host } => Ok((
+                None,
+                Target::Path {
+                    path: host.clone(),
+                    follow: false,
+                },
+            )),
+            _ => fd_target(file),
+        },
         _ => Err(Errno::EOPNOTSUPP),
     }
 }

@@ -22,6 +22,7 @@ mod pidfd;
 mod poll;
 mod process;
 mod signal;
+mod socket;
 mod system;
 pub(crate) mod thread;
 mod time;
@@ -263,6 +264,8 @@ syscall_table! {
     177 getegid() -> Int = identity::sys_getegid;
     178 gettid() -> Int = identity::sys_gettid;
     179 sysinfo(Hex) -> Int = system::sys_sysinfo;
+    204 getsockname(Fd, Hex, Hex) -> Int = socket::sys_getsockname;
+    205 getpeername(Fd, Hex, Hex) -> Int = socket::sys_getpeername;
     214 brk(Hex) -> Hex = mem::sys_brk;
     215 munmap(Hex, Uint) -> Int = mem::sys_munmap;
     216 mremap(Hex, Uint, Uint, Hex, Hex) -> Hex = mem::sys_mremap;
