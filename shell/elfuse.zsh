@@ -68,7 +68,7 @@ __elfuse_rewrite() {
     done
     if (( skip )); then skip=0; continue; fi
     (( command )) || continue
-    if (( plain )) && [[ $word == [A-Za-z_]*=* && ${word%%=*} == [A-Za-z0-9_]## ]]; then
+    if (( plain )) && [[ $word =~ '^[A-Za-z_][A-Za-z0-9_]*=' ]]; then
       continue
     fi
     case $word in

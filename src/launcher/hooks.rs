@@ -156,7 +156,10 @@ mod tests {
             let script =
                 init_script(shell, Path::new("/opt/it's/elfuse"), Path::new("/d")).unwrap();
             for placeholder in ["@ELFUSE@", "@DATA@"] {
-                assert!(!script.contains(placeholder), "{shell:?} left {placeholder}");
+                assert!(
+                    !script.contains(placeholder),
+                    "{shell:?} left {placeholder}"
+                );
             }
             assert!(script.contains(r"_ELFUSE_BIN='/opt/it'\''s/elfuse'"));
             assert!(script.contains("_ELFUSE_DATA='/d'"));
