@@ -7,6 +7,7 @@
 //! elfuse sysroot COMMAND                 manage sysroots (see `sysroot.rs`)
 //! elfuse init|install-hooks|uninstall-hooks   shell hooks (see `hooks.rs`)
 //! elfuse shim COMMAND                    shims (see `shim.rs`)
+//! elfuse doctor | completions SHELL      checks and completions (see `doctor.rs`)
 //! ```
 //!
 //! Started under another name (a shim's symlink), elfuse runs the shim's program; started by
@@ -21,6 +22,7 @@
 //! run: not an aarch64 Linux ELF, corrupt, no permission), 125 (elfuse itself failed) and 2
 //! (bad command line).
 
+mod doctor;
 mod hooks;
 mod selftest;
 mod shim;
@@ -77,6 +79,10 @@ enum Command {
     UninstallHooks(hooks::InstallArgs),
     /// Manage shims, names on PATH that run Linux programs: add, rm, ls, rehash, dir, trust.
     Shim(shim::ShimArgs),
+    /// Report the backend, entitlement, hooks, shims, sysroots and binfmt_misc, with fixes.
+    Doctor,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(doctor::CompletionsArgs),
     /// Take over a guest process forked by another elfuse (internal).
     #[command(name = kernel::handover::SUBCOMMAND, hide = true)]
     Handover(SelftestArgs),
@@ -233,6 +239,11 @@ fn dispatch(cli: Cli, stderr: &SharedStderr) -> Result<Result<Status, i32>, Fail
         Some(Command::InstallHooks(args)) => hooks::install(args).map(Ok),
         Some(Command::UninstallHooks(args)) => hooks::uninstall(args).map(Ok),
         Some(Command::Shim(args)) => shim::run(args).map(Ok),
+        Some(Command::Doctor) => doctor::doctor().map(Ok),
+        Some(Command::Completions(args)) => Ok(Ok(doctor::completions(
+            args,
+            <Cli as clap::CommandFactory>::command(),
+        ))),
         None if cli.run.command.is_empty() => Ok(no_program(stderr)),
         None => run(cli.run, stderr).map(Ok),
     }
