@@ -183,6 +183,10 @@ fn session(shell: &str, rc_name: &str, rc_text: &str, not_found: &str) {
     // Ctrl-C reaches the guest once elfuse runs it; the shell survives with status 130.
     tmux.line("./busybox sleep 100");
     tmux.wait("sleep to start", |_| pgrep_sleep(home.path()));
+    // FIXME: a SIGINT that reaches elfuse in the first ~20 ms, before the guest runs, is
+    // sometimes lost (seen with `elfuse ./busybox sleep 3` and kill -INT 8-16 ms after the
+    // start, 1 in 5). The runtime should queue it for the guest; until then the test gives
+    // the guest time to start, as a user pressing Ctrl-C would.
     std::thread::sleep(Duration::from_millis(300));
     tmux.key("C-c");
     tmux.line("echo \"after=$?\"");
