@@ -22,17 +22,18 @@ _ELFUSE_REWRITTEN=${_ELFUSE_REWRITTEN-}
 # Status 0 when $1 names an executable aarch64 Linux ELF file (64-bit, little-endian,
 # ET_EXEC or ET_DYN). Reads its first 20 bytes; runs nothing.
 __elfuse_is_linux_elf() {
-  [[ -f $1 && -x $1 && -r $1 ]] || return 1
-  local LC_ALL=C magic='' header=''
-  local -a chunks=()
-  builtin read -r -N 4 magic < "$1" 2>/dev/null || return 1
-  [[ $magic == $'\x7fELF' ]] || return 1
+  [[ -f $1 && -x $1 && -r $1 ]] || \builtin return 1
+  \builtin local LC_ALL=C magic='' header=''
+  \builtin local -a chunks
+  chunks=()
+  \builtin read -r -N 4 magic < "$1" 2>/dev/null || \builtin return 1
+  [[ $magic == $'\x7fELF' ]] || \builtin return 1
   # mapfile splits at NUL bytes; joining the pieces with a marker puts every byte back at its
   # offset, with the marker where a NUL was.
-  builtin mapfile -d '' -n 12 chunks < "$1" 2>/dev/null || return 1
-  builtin printf -v header '%s\x1f' "${chunks[@]}"
-  [[ ${header:0:6} == $'\x7fELF\x02\x01' ]] || return 1
-  [[ ${header:16:1} == [$'\x02\x03'] && ${header:17:1} == $'\x1f' ]] || return 1
+  \builtin mapfile -d '' -n 12 chunks < "$1" 2>/dev/null || \builtin return 1
+  \builtin printf -v header '%s\x1f' "${chunks[@]}"
+  [[ ${header:0:6} == $'\x7fELF\x02\x01' ]] || \builtin return 1
+  [[ ${header:16:1} == [$'\x02\x03'] && ${header:17:1} == $'\x1f' ]] || \builtin return 1
   [[ ${header:18:1} == $'\xb7' && ${header:19:1} == $'\x1f' ]]
 }
 
@@ -40,12 +41,13 @@ __elfuse_is_linux_elf() {
 # Linux program gets "elfuse exec" before it. Status 1 when nothing changes. A line without a
 # slash returns at once, so most lines cost next to nothing.
 __elfuse_rewrite() {
-  local line=$1
+  \builtin local line="$1"
   REPLY=$line
-  [[ $line == */* ]] || return 1
-  local -i i=0 n=${#line} start=0 command=1 skip=0 plain=1 k
-  local c='' word='' rest=''
-  local -a starts=()
+  [[ $line == */* ]] || \builtin return 1
+  \builtin local -i i=0 n=${#line} start=0 command=1 skip=0 plain=1 k
+  \builtin local c='' word='' rest=''
+  \builtin local -a starts
+  starts=()
   while (( i < n )); do
     c=${line:i:1}
     case $c in
@@ -93,41 +95,41 @@ __elfuse_rewrite() {
     [[ $word == \~/* ]] && word=$HOME/${word#\~/}
     __elfuse_is_linux_elf "$word" && starts+=("$start")
   done
-  (( ${#starts[@]} )) || return 1
-  local prefix
-  builtin printf -v prefix '%q exec ' "$_ELFUSE_BIN"
+  (( ${#starts[@]} )) || \builtin return 1
+  \builtin local prefix
+  \builtin printf -v prefix '%q exec ' "$_ELFUSE_BIN"
   for (( k = ${#starts[@]} - 1; k >= 0; k-- )); do
     start=${starts[k]}
     REPLY=${REPLY:0:start}$prefix${REPLY:start}
   done
-  return 0
+  \builtin return 0
 }
 
 # Bound (with bind -x) to a key Enter sends before accepting the line.
 __elfuse_readline() {
-  local status=$? REPLY=''
+  \builtin local status=$? REPLY=''
   if __elfuse_rewrite "$READLINE_LINE"; then
     _ELFUSE_TYPED=$READLINE_LINE
     _ELFUSE_REWRITTEN=$REPLY
     READLINE_LINE=$REPLY
     READLINE_POINT=${#REPLY}
   fi
-  return "$status"
+  \builtin return "$status"
 }
 
 # Before each prompt: history gets the typed line in place of the rewritten one, and the
 # shim folder follows the working directory. Keeps $? for the prompt.
 __elfuse_prompt() {
-  local status=$? entry='' number=''
+  \builtin local status=$? entry='' number=''
   if [[ -n $_ELFUSE_REWRITTEN ]]; then
-    entry=$(HISTTIMEFORMAT='' builtin history 1)
+    entry=$(HISTTIMEFORMAT='' \builtin history 1)
     entry=${entry#"${entry%%[![:blank:]]*}"}
     number=${entry%%[![:digit:]]*}
     entry=${entry#"$number"}
     entry=${entry#"${entry%%[![:blank:]]*}"}
     if [[ -n $number && $entry == "$_ELFUSE_REWRITTEN" ]]; then
-      builtin history -d "$number"
-      builtin history -s -- "$_ELFUSE_TYPED"
+      \builtin history -d "$number"
+      \builtin history -s -- "$_ELFUSE_TYPED"
     fi
     _ELFUSE_TYPED=''
     _ELFUSE_REWRITTEN=''
@@ -136,32 +138,33 @@ __elfuse_prompt() {
     _ELFUSE_LAST_PWD=$PWD
     __elfuse_chpwd
   fi
-  return "$status"
+  \builtin return "$status"
 }
 
 # Finds a Linux program for a command name: a global shim, then ELFUSE_PATH. Sets the array
 # _ELFUSE_FOUND to the command to run.
 __elfuse_find() {
-  local name=$1 dir=''
-  local -a dirs=()
-  [[ -n $name && $name != */* ]] || return 1
+  \builtin local name="$1" dir=''
+  \builtin local -a dirs
+  dirs=()
+  [[ -n $name && $name != */* ]] || \builtin return 1
   if [[ -x $_ELFUSE_DATA/shims/bin/$name ]]; then
     _ELFUSE_FOUND=("$_ELFUSE_DATA/shims/bin/$name")
-    return 0
+    \builtin return 0
   fi
-  IFS=: builtin read -r -a dirs <<< "${ELFUSE_PATH-}"
+  IFS=: \builtin read -r -a dirs <<< "${ELFUSE_PATH-}"
   for dir in "${dirs[@]}"; do
     if [[ -n $dir ]] && __elfuse_is_linux_elf "$dir/$name"; then
       _ELFUSE_FOUND=("$_ELFUSE_BIN" exec --argv0 "$name" "$dir/$name")
-      return 0
+      \builtin return 0
     fi
   done
-  return 1
+  \builtin return 1
 }
 
 # Puts the nearest trusted shim folder on PATH, taking the previous one off.
 __elfuse_chpwd() {
-  local dir=$PWD found='' line='' bin=''
+  \builtin local dir="$PWD" found='' line='' bin=''
   while :; do
     if [[ -d $dir/.elfuse/shims/bin ]]; then
       found=$dir
@@ -172,11 +175,11 @@ __elfuse_chpwd() {
     [[ -n $dir ]] || dir=/
   done
   if [[ -n $found && -r $_ELFUSE_DATA/shims/trusted ]]; then
-    while IFS= builtin read -r line; do
+    while IFS= \builtin read -r line; do
       [[ $line == "$found" ]] && bin=$found/.elfuse/shims/bin
     done < "$_ELFUSE_DATA/shims/trusted"
   fi
-  [[ $_ELFUSE_DIR_BIN == "$bin" ]] && return 0
+  [[ $_ELFUSE_DIR_BIN == "$bin" ]] && \builtin return 0
   if [[ -n $_ELFUSE_DIR_BIN ]]; then
     PATH=:$PATH:
     PATH=${PATH//":$_ELFUSE_DIR_BIN:"/:}
@@ -187,33 +190,34 @@ __elfuse_chpwd() {
     PATH=$bin:$PATH
   fi
   _ELFUSE_DIR_BIN=$bin
-  return 0
+  \builtin return 0
 }
 
 # Registration: each step first checks whether it is already done.
 if (( BASH_VERSINFO[0] >= 4 )); then
-  if builtin declare -F command_not_found_handle > /dev/null \
-     && ! builtin declare -F __elfuse_previous_cnf > /dev/null; then
-    _ELFUSE_DEF=$(builtin declare -f command_not_found_handle)
+  if \builtin declare -F command_not_found_handle > /dev/null \
+     && ! \builtin declare -F __elfuse_previous_cnf > /dev/null; then
+    _ELFUSE_DEF=$(\builtin declare -f command_not_found_handle)
     if [[ $_ELFUSE_DEF != *__elfuse_find* ]]; then
-      builtin eval "__elfuse_previous_cnf${_ELFUSE_DEF#command_not_found_handle}"
+      \builtin eval "__elfuse_previous_cnf${_ELFUSE_DEF#command_not_found_handle}"
     fi
-    builtin unset _ELFUSE_DEF
+    \builtin unset _ELFUSE_DEF
   fi
 
   command_not_found_handle() {
-    local -a _ELFUSE_FOUND=()
+    \builtin local -a _ELFUSE_FOUND
+    _ELFUSE_FOUND=()
     if __elfuse_find "$1"; then
-      shift
+      \builtin shift
       "${_ELFUSE_FOUND[@]}" "$@"
-      return
+      \builtin return
     fi
-    if builtin declare -F __elfuse_previous_cnf > /dev/null; then
+    if \builtin declare -F __elfuse_previous_cnf > /dev/null; then
       __elfuse_previous_cnf "$@"
-      return
+      \builtin return
     fi
-    builtin printf 'bash: %s: command not found\n' "$1" >&2
-    return 127
+    \builtin printf 'bash: %s: command not found\n' "$1" >&2
+    \builtin return 127
   }
 fi
 
@@ -224,20 +228,20 @@ fi
 # Enter sends two keys of its own: the rewrite, then the accept step that was bound to Enter.
 if [[ $- == *i* ]] && (( BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4) )); then
   for _ELFUSE_MAP in emacs vi-insert; do
-    if [[ $(builtin bind -m "$_ELFUSE_MAP" -s) != *'\e[0;99E'* ]]; then
-      _ELFUSE_PREV=$(builtin bind -m "$_ELFUSE_MAP" -s | command grep -F '"\C-m": ' || true)
+    if [[ $(\builtin bind -m "$_ELFUSE_MAP" -s) != *'\e[0;99E'* ]]; then
+      _ELFUSE_PREV=$(\builtin bind -m "$_ELFUSE_MAP" -s | \command grep -F '"\C-m": ' || true)
       if [[ -n $_ELFUSE_PREV ]]; then
-        builtin bind -m "$_ELFUSE_MAP" "\"\\e[0;99A\": ${_ELFUSE_PREV#*: }"
+        \builtin bind -m "$_ELFUSE_MAP" "\"\\e[0;99A\": ${_ELFUSE_PREV#*: }"
       else
-        _ELFUSE_PREV=$(builtin bind -m "$_ELFUSE_MAP" -p | command grep -F '"\C-m": ' || true)
-        builtin bind -m "$_ELFUSE_MAP" "\"\\e[0;99A\": ${_ELFUSE_PREV#*: }"
+        _ELFUSE_PREV=$(\builtin bind -m "$_ELFUSE_MAP" -p | \command grep -F '"\C-m": ' || true)
+        \builtin bind -m "$_ELFUSE_MAP" "\"\\e[0;99A\": ${_ELFUSE_PREV#*: }"
       fi
-      builtin bind -m "$_ELFUSE_MAP" -x '"\e[0;99E": __elfuse_readline'
-      builtin bind -m "$_ELFUSE_MAP" '"\C-m": "\e[0;99E\e[0;99A"'
-      builtin bind -m "$_ELFUSE_MAP" '"\C-j": "\e[0;99E\e[0;99A"'
+      \builtin bind -m "$_ELFUSE_MAP" -x '"\e[0;99E": __elfuse_readline'
+      \builtin bind -m "$_ELFUSE_MAP" '"\C-m": "\e[0;99E\e[0;99A"'
+      \builtin bind -m "$_ELFUSE_MAP" '"\C-j": "\e[0;99E\e[0;99A"'
     fi
   done
-  builtin unset _ELFUSE_MAP _ELFUSE_PREV
+  \builtin unset _ELFUSE_MAP _ELFUSE_PREV
 fi
 __elfuse_chpwd
 _ELFUSE_LAST_PWD=$PWD

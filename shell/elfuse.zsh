@@ -9,18 +9,18 @@
 #   ELFUSE_PATH, then handed to the previous command_not_found_handler, if any.
 # - Inside a trusted directory with a shim folder (.elfuse/shims/bin), that folder is on PATH.
 
-typeset -g _ELFUSE_BIN=@ELFUSE@
-typeset -g _ELFUSE_DATA=@DATA@
+\builtin typeset -g _ELFUSE_BIN=@ELFUSE@
+\builtin typeset -g _ELFUSE_DATA=@DATA@
 
 # Status 0 when $1 names an executable aarch64 Linux ELF file (64-bit, little-endian,
 # ET_EXEC or ET_DYN). Reads its first 20 bytes; runs nothing.
 __elfuse_is_linux_elf() {
-  builtin emulate -L zsh
-  [[ -f $1 && -x $1 && -r $1 ]] || return 1
-  local LC_ALL=C header=
-  builtin read -r -k 20 -u 0 header < "$1" 2>/dev/null || return 1
-  [[ $header == $'\x7fELF\x02\x01'* ]] || return 1
-  [[ ${header[17]} == [$'\x02\x03'] && ${header[18]} == $'\0' ]] || return 1
+  \builtin emulate -L zsh
+  [[ -f $1 && -x $1 && -r $1 ]] || \builtin return 1
+  \builtin local LC_ALL=C header=
+  \builtin read -r -k 20 -u 0 header < "$1" 2>/dev/null || \builtin return 1
+  [[ $header == $'\x7fELF\x02\x01'* ]] || \builtin return 1
+  [[ ${header[17]} == [$'\x02\x03'] && ${header[18]} == $'\0' ]] || \builtin return 1
   [[ ${header[19]} == $'\xb7' && ${header[20]} == $'\0' ]]
 }
 
@@ -28,14 +28,14 @@ __elfuse_is_linux_elf() {
 # Linux program gets "elfuse exec" before it. Status 1 when nothing changes. A line without a
 # slash returns at once, so most lines cost next to nothing.
 __elfuse_rewrite() {
-  builtin emulate -L zsh
-  builtin setopt no_glob
-  local line=$1
+  \builtin emulate -L zsh
+  \builtin setopt no_glob
+  \builtin local line=$1
   REPLY=$line
-  [[ $line == */* ]] || return 1
-  local -i i=1 n=${#line} start command=1 skip=0 plain close
-  local c word
-  local -a starts
+  [[ $line == */* ]] || \builtin return 1
+  \builtin local -i i=1 n=${#line} start command=1 skip=0 plain close
+  \builtin local c word
+  \builtin local -a starts
   while (( i <= n )); do
     c=${line[i]}
     case $c in
@@ -79,50 +79,50 @@ __elfuse_rewrite() {
     [[ $word == '~/'* ]] && word=$HOME/${word#'~/'}
     __elfuse_is_linux_elf "$word" && starts+=($start)
   done
-  (( ${#starts} )) || return 1
-  local prefix="${(q)_ELFUSE_BIN} exec "
+  (( ${#starts} )) || \builtin return 1
+  \builtin local prefix="${(q)_ELFUSE_BIN} exec "
   for start in ${(On)starts}; do
     REPLY=${REPLY[1,start-1]}$prefix${REPLY[start,-1]}
   done
-  return 0
+  \builtin return 0
 }
 
 # The accept-line widget: rewrites the line, remembers what was typed for history, and
 # hands over to the accept-line that was there before.
 __elfuse_accept_line() {
-  local REPLY
+  \builtin local REPLY
   if __elfuse_rewrite "$BUFFER"; then
-    typeset -g _ELFUSE_TYPED=$BUFFER
+    \builtin typeset -g _ELFUSE_TYPED=$BUFFER
     BUFFER=$REPLY
   fi
-  builtin zle __elfuse_previous_accept_line -- "$@"
+  \builtin zle __elfuse_previous_accept_line -- "$@"
 }
 
 # History gets the line as typed, not the rewritten one.
 __elfuse_add_history() {
-  [[ -n ${_ELFUSE_TYPED-} ]] || return 0
-  builtin print -sr -- "$_ELFUSE_TYPED"
-  typeset -g _ELFUSE_TYPED=
-  return 1
+  [[ -n ${_ELFUSE_TYPED-} ]] || \builtin return 0
+  \builtin print -sr -- "$_ELFUSE_TYPED"
+  \builtin typeset -g _ELFUSE_TYPED=
+  \builtin return 1
 }
 
 # Finds a Linux program for a command name: a global shim, then ELFUSE_PATH. Sets REPLY to
 # the command to run (an array in reply).
 __elfuse_find() {
-  builtin emulate -L zsh
-  local name=$1 dir
-  [[ -n $name && $name != */* ]] || return 1
+  \builtin emulate -L zsh
+  \builtin local name=$1 dir
+  [[ -n $name && $name != */* ]] || \builtin return 1
   if [[ -x $_ELFUSE_DATA/shims/bin/$name ]]; then
     reply=("$_ELFUSE_DATA/shims/bin/$name")
-    return 0
+    \builtin return 0
   fi
   for dir in ${(s.:.)ELFUSE_PATH-}; do
     if [[ -n $dir ]] && __elfuse_is_linux_elf "$dir/$name"; then
       reply=("$_ELFUSE_BIN" exec --argv0 "$name" "$dir/$name")
-      return 0
+      \builtin return 0
     fi
   done
-  return 1
+  \builtin return 1
 }
 
 # Keep a handler that was there before (once: the second load finds ours).
@@ -132,24 +132,24 @@ if (( ${+functions[command_not_found_handler]} )) \
 fi
 
 command_not_found_handler() {
-  local -a reply
+  \builtin local -a reply
   if __elfuse_find "$1"; then
-    shift
+    \builtin shift
     "${reply[@]}" "$@"
-    return
+    \builtin return
   fi
   if (( ${+functions[__elfuse_previous_cnf]} )); then
     __elfuse_previous_cnf "$@"
-    return
+    \builtin return
   fi
-  builtin print -ru2 -- "zsh: command not found: $1"
-  return 127
+  \builtin print -ru2 -- "zsh: command not found: $1"
+  \builtin return 127
 }
 
 # Puts the nearest trusted shim folder on PATH, taking the previous one off.
 __elfuse_chpwd() {
-  builtin emulate -L zsh
-  local dir=$PWD found= line bin
+  \builtin emulate -L zsh
+  \builtin local dir=$PWD found= line bin
   while :; do
     if [[ -d $dir/.elfuse/shims/bin ]]; then
       found=$dir
@@ -161,34 +161,34 @@ __elfuse_chpwd() {
   done
   if [[ -n $found && -r $_ELFUSE_DATA/shims/trusted ]]; then
     bin=
-    while IFS= builtin read -r line; do
+    while IFS= \builtin read -r line; do
       [[ $line == "$found" ]] && bin=$found/.elfuse/shims/bin
     done < "$_ELFUSE_DATA/shims/trusted"
   fi
-  [[ ${_ELFUSE_DIR_BIN-} == "$bin" ]] && return 0
+  [[ ${_ELFUSE_DIR_BIN-} == "$bin" ]] && \builtin return 0
   if [[ -n ${_ELFUSE_DIR_BIN-} ]]; then
     path=(${path:#$_ELFUSE_DIR_BIN})
   fi
   if [[ -n $bin ]]; then
     path=("$bin" $path)
   fi
-  typeset -g _ELFUSE_DIR_BIN=$bin
-  return 0
+  \builtin typeset -g _ELFUSE_DIR_BIN=$bin
+  \builtin return 0
 }
 
 # Registration: each step first checks whether it is already done.
 if [[ -z ${_ELFUSE_DIR_BIN+set} ]]; then
-  typeset -g _ELFUSE_DIR_BIN=
+  \builtin typeset -g _ELFUSE_DIR_BIN=
 fi
-builtin autoload -Uz add-zsh-hook
+\builtin autoload -Uz add-zsh-hook
 add-zsh-hook chpwd __elfuse_chpwd
 add-zsh-hook zshaddhistory __elfuse_add_history
 __elfuse_chpwd
 if [[ -o interactive && ${widgets[accept-line]-} != user:__elfuse_accept_line ]]; then
-  if [[ ${widgets[accept-line]-builtin} == builtin ]]; then
-    builtin zle -A .accept-line __elfuse_previous_accept_line
+  if [[ ${widgets[accept-line]-builtin} == \builtin ]]; then
+    \builtin zle -A .accept-line __elfuse_previous_accept_line
   else
-    builtin zle -A accept-line __elfuse_previous_accept_line
+    \builtin zle -A accept-line __elfuse_previous_accept_line
   fi
-  builtin zle -N accept-line __elfuse_accept_line
+  \builtin zle -N accept-line __elfuse_accept_line
 fi

@@ -352,3 +352,41 @@ fn the_directory_hook_follows_trusted_shim_folders() {
         assert!(!lines[2].contains(".elfuse/shims"), "{shell}: {}", lines[2]);
     }
 }
+
+#[test]
+fn user_aliases_cannot_hijack_the_hooks() {
+    let home = Home::new();
+    let prefix = format!("{} exec ", elfuse().display());
+    let words = "local builtin command return read printf print typeset shift emulate zle \
+                 declare bind mapfile history unset eval autoload";
+    let aliases: String = words
+        .split_whitespace()
+        .map(|w| format!("alias {w}='echo HIJACKED';"))
+        .collect();
+    for (shell, flags) in [
+        ("bash", &["--norc", "-O", "expand_aliases"][..]),
+        ("zsh", &["-f", "-i"][..]),
+    ] {
+        let script = home.script(shell);
+        let command = format!(
+            "{aliases}\nsource {0}\nsource {0}\n__elfuse_rewrite './busybox true' && \
+             \\printf '%s\\n' \"$REPLY\"; nosuchcmd-z",
+            script.display()
+        );
+        let mut args = flags.to_vec();
+        args.extend(["-c", &command]);
+        let run = home.shell(shell, &args);
+        assert_eq!(
+            run.stdout(),
+            format!("{prefix}./busybox true\n"),
+            "{shell}: {}",
+            run.stderr()
+        );
+        assert!(
+            run.stderr().ends_with("nosuchcmd-z: command not found\n")
+                || run.stderr().ends_with("command not found: nosuchcmd-z\n"),
+            "{shell}: {}",
+            run.stderr()
+        );
+    }
+}
