@@ -390,3 +390,42 @@ fn user_aliases_cannot_hijack_the_hooks() {
         );
     }
 }
+
+#[test]
+fn enter_keeps_what_it_did_before_the_hooks() {
+    let home = Home::new();
+    let bash = home.script("bash");
+    let run = home.shell(
+        "bash",
+        &[
+            "--norc",
+            "-i",
+            "-c",
+            &format!(
+                "bind '\"\\C-m\": operate-and-get-next'; source {0}; source {0}; bind -p | \
+                 grep -F '\"\\e[0;99A\"'; bind -X | grep -F 99E",
+                bash.display()
+            ),
+        ],
+    );
+    assert_eq!(
+        run.stdout(),
+        "\"\\e[0;99A\": operate-and-get-next\n\"\\e[0;99E\": \"__elfuse_readline\"\n"
+    );
+
+    let zsh = home.script("zsh");
+    let run = home.shell(
+        "zsh",
+        &[
+            "-f",
+            "-i",
+            "-c",
+            &format!(
+                "mine() {{ zle .accept-line }}; zle -N accept-line mine; source {0}; source {0}; \
+                 print -r -- ${{widgets[accept-line]}} ${{widgets[__elfuse_previous_accept_line]}}",
+                zsh.display()
+            ),
+        ],
+    );
+    assert_eq!(run.stdout(), "user:__elfuse_accept_line user:mine\n");
+}
