@@ -153,6 +153,13 @@ fn binfmt_registration_runs_aarch64_programs_from_any_execve() {
         (from_c.code(), from_c.stdout(), from_c.stderr()),
         (0, "my-name\nargs\nx\n".to_string(), String::new())
     );
+    // The kernel's descriptor for the program (the lowest free one, 3) is elfuse's alone.
+    let fd = run(&program, &["cat-fd", "3"], dir.path());
+    assert_eq!(
+        (fd.code(), fd.stdout.len()),
+        (1, 0),
+        "the guest inherited AT_EXECFD"
+    );
     let failing = run(&probe, &["./aarch64-program", "p", "exit", "9"], dir.path());
     assert_eq!(failing.code(), 9);
 
