@@ -229,13 +229,13 @@ fi
 if [[ $- == *i* ]] && (( BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4) )); then
   for _ELFUSE_MAP in emacs vi-insert; do
     if [[ $(\builtin bind -m "$_ELFUSE_MAP" -s) != *'\e[0;99E'* ]]; then
-      _ELFUSE_PREV=$(\builtin bind -m "$_ELFUSE_MAP" -s | \command grep -F '"\C-m": ' || true)
-      if [[ -n $_ELFUSE_PREV ]]; then
-        \builtin bind -m "$_ELFUSE_MAP" "\"\\e[0;99A\": ${_ELFUSE_PREV#*: }"
-      else
-        _ELFUSE_PREV=$(\builtin bind -m "$_ELFUSE_MAP" -p | \command grep -F '"\C-m": ' || true)
-        \builtin bind -m "$_ELFUSE_MAP" "\"\\e[0;99A\": ${_ELFUSE_PREV#*: }"
+      # A macro on Enter (bind -s), else a readline function (bind -p), else accept-line.
+      _ELFUSE_PREV=$(\builtin bind -m "$_ELFUSE_MAP" -s | \command grep -F '"\C-m": ' || :)
+      if [[ -z $_ELFUSE_PREV ]]; then
+        _ELFUSE_PREV=$(\builtin bind -m "$_ELFUSE_MAP" -p | \command grep -F '"\C-m": ' || :)
       fi
+      _ELFUSE_PREV=${_ELFUSE_PREV:-x: accept-line}
+      \builtin bind -m "$_ELFUSE_MAP" "\"\\e[0;99A\": ${_ELFUSE_PREV#*: }"
       \builtin bind -m "$_ELFUSE_MAP" -x '"\e[0;99E": __elfuse_readline'
       \builtin bind -m "$_ELFUSE_MAP" '"\C-m": "\e[0;99E\e[0;99A"'
       \builtin bind -m "$_ELFUSE_MAP" '"\C-j": "\e[0;99E\e[0;99A"'
