@@ -81,6 +81,15 @@ fn completion_scripts_load_in_their_shells() {
             .unwrap();
         assert!(status.success(), "{shell} rejects its completions");
     }
+    let shellcheck = Command::new("shellcheck")
+        .arg(home.path().join("completions.bash"))
+        .output()
+        .expect("run shellcheck");
+    assert!(
+        shellcheck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shellcheck.stdout)
+    );
     let fish = elfuse(home.path(), &["completions", "fish"]);
     assert!(fish.stdout().contains("complete -c elfuse"));
 }

@@ -28,6 +28,13 @@ pub(super) struct CompletionsArgs {
 /// Prints the completion script for `args.shell`.
 pub(super) fn completions(args: CompletionsArgs, mut command: clap::Command) -> Status {
     let mut out = Vec::new();
+    if args.shell == clap_complete::Shell::Bash {
+        // clap_complete fills COMPREPLY from unquoted $(compgen ...) on purpose: the
+        // candidates are meant to be split into words.
+        out.extend_from_slice(
+            b"# shellcheck shell=bash disable=SC2207 # candidates are split on purpose\n",
+        );
+    }
     clap_complete::generate(args.shell, &mut command, "elfuse", &mut out);
     let _ = std::io::stdout().lock().write_all(&out);
     Status::Exit(0)
