@@ -15,7 +15,7 @@
 //! target, so the link survives. A file the user may not write is refused, not replaced.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -212,7 +212,7 @@ impl RcFile {
         } else {
             self.path.clone()
         };
-        let mode = if self.exists {
+        let (mode, owner) = if self.exists {
             // The write bits count even for root, who may write anything: a file made
             // read-only on purpose is not replaced behind its owner's back.
             let meta = std::fs::metadata(&target).map_err(|e| io(&target, e))?;
@@ -223,17 +223,35 @@ impl RcFile {
             let mut backup = target.clone().into_os_string();
             backup.push(".elfuse.bak");
             std::fs::copy(&target, &backup).map_err(|e| io(Path::new(&backup), e))?;
-            meta.permissions().mode() & 0o7777
+            let owner = (meta.uid(), meta.gid());
+            keep_owner(Path::new(&backup), owner).map_err(|e| io(Path::new(&backup), e))?;
+            (meta.permissions().mode() & 0o7777, Some(owner))
         } else {
-            0o644
+            (0o644, None)
         };
-        write_replacing(&target, text.as_bytes(), mode).map_err(|e| io(&target, e))
+        write_replacing(&target, text.as_bytes(), mode, owner).map_err(|e| io(&target, e))
     }
 }
 
-/// Writes `content` to a temporary file next to `path` with permission bits `mode`, then
-/// renames it over `path`; a failure removes the temporary file.
-pub(crate) fn write_replacing(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+/// Gives `path` the owner `(uid, gid)` when that is not already its owner: root editing a
+/// user's file (`sudo elfuse install-hooks --binfmt` with the user's HOME) must leave it the
+/// user's.
+fn keep_owner(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+}
+
+/// Writes `content` to a temporary file next to `path` with permission bits `mode` (and owner
+/// `owner`, if given), then renames it over `path`; a failure removes the temporary file.
+pub(crate) fn write_replacing(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -242,6 +260,9 @@ pub(crate) fn write_replacing(path: &Path, content: &[u8], mode: u32) -> std::io
     let temp = dir.join(format!(".{name}.elfuse-tmp-{}", std::process::id()));
     let written = std::fs::File::create(&temp).and_then(|mut file| {
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        if let Some(owner) = owner {
+            keep_owner(&temp, owner)?;
+        }
         file.write_all(content)?;
         file.sync_all()
     });
@@ -340,5 +361,25 @@ mod tests {
         );
         let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn root_editing_a_users_file_leaves_it_the_users() {
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root to make a file owned by another user");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let rc = dir.path().join(".bashrc");
+        std::fs::write(&rc, "old\n").unwrap();
+        std::os::unix::fs::chown(&rc, Some(4321), Some(4322)).unwrap();
+        std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+        RcFile::read(&rc).unwrap().save("new\n").unwrap();
+        for file in [rc.clone(), dir.path().join(".bashrc.elfuse.bak")] {
+            let meta = std::fs::metadata(&file).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (4321, 4322), "{}", file.display());
+        }
+        assert_eq!(std::fs::metadata(&rc).unwrap().mode() & 0o777, 0o640);
     }
 }

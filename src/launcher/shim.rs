@@ -135,7 +135,7 @@ impl ShimFolder {
         let mut line = target.as_os_str().as_bytes().to_vec();
         line.push(b'\n');
         let record = self.targets().join(name);
-        write_replacing(&record, &line, 0o644).map_err(|e| io(&record, e))?;
+        write_replacing(&record, &line, 0o644, None).map_err(|e| io(&record, e))?;
         self.link(name, elfuse)?;
         Ok(Shim {
             name: name.to_string(),
@@ -321,7 +321,7 @@ pub fn set_trusted(dirs: &Dirs, dir: &Path, trusted: bool) -> Result<bool, ShimE
     }
     let parent = file.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-    write_replacing(&file, &out, 0o644).map_err(|e| io(&file, e))?;
+    write_replacing(&file, &out, 0o644, None).map_err(|e| io(&file, e))?;
     Ok(true)
 }
 
