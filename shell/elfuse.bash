@@ -86,7 +86,9 @@ __elfuse_rewrite() {
       continue
     fi
     case $word in
-      if|then|else|elif|do|while|until|time|'!'|'{'|builtin|command) continue ;;
+      # Words after which a command word follows: keywords, and commands that run one.
+      if|then|else|elif|do|while|until|time|'!'|'{'|builtin|command|exec|env|nohup|nice|sudo)
+        continue ;;
     esac
     command=0
     if (( ! plain )) || [[ $word != */* ]]; then

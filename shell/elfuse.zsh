@@ -72,7 +72,10 @@ __elfuse_rewrite() {
       continue
     fi
     case $word in
-      if|then|else|elif|do|while|until|time|'!'|'{'|nocorrect|noglob|builtin) continue ;;
+      # Words after which a command word follows: keywords, and commands that run one.
+      if|then|else|elif|do|while|until|time|'!'|'{'|nocorrect|noglob|builtin|command|exec|\
+      env|nohup|nice|sudo)
+        continue ;;
     esac
     command=0
     (( plain )) && [[ $word == */* ]] || continue
@@ -101,7 +104,10 @@ __elfuse_accept_line() {
 # History gets the line as typed, not the rewritten one.
 __elfuse_add_history() {
   [[ -n ${_ELFUSE_TYPED-} ]] || \builtin return 0
-  \builtin print -sr -- "$_ELFUSE_TYPED"
+  # A line the user keeps out of history stays out (HIST_IGNORE_SPACE).
+  if [[ ! ( -o hist_ignore_space && $_ELFUSE_TYPED == ' '* ) ]]; then
+    \builtin print -sr -- "$_ELFUSE_TYPED"
+  fi
   \builtin typeset -g _ELFUSE_TYPED=
   \builtin return 1
 }

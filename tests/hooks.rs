@@ -197,6 +197,10 @@ fn rewrites() -> Vec<(&'static str, Option<&'static str>)> {
             Some(r#"E"./busybox" 'a b' *.txt 2>/dev/null >./busybox"#),
         ),
         ("(./busybox true) &", Some("(E./busybox true) &")),
+        (
+            "env A=1 ./busybox true; sudo ./busybox id",
+            Some("env A=1 E./busybox true; sudo E./busybox id"),
+        ),
         ("~/lin/busybox true", Some("E~/lin/busybox true")),
         ("ls -l ./busybox", None),
         ("/bin/true", None),
