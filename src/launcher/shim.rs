@@ -49,7 +49,9 @@ pub enum ShimError {
     #[error("{0}: no shim of that name (see 'elfuse shim ls')")]
     NoSuchShim(String),
     /// A name that cannot be a file name in a shim folder.
-    #[error("{0:?}: not usable as a shim name")]
+    #[error(
+        "{0:?}: not usable as a shim name (names beginning with \"elfuse\" or \".\" are elfuse's own)"
+    )]
     BadName(String),
     /// A shim whose program is elfuse itself (or another shim): running it would loop.
     #[error("{name}: the shim points at {}, which is elfuse itself; remove it with 'elfuse shim rm {name}'", target.display())]
@@ -92,9 +94,13 @@ pub struct Shim {
     pub target: PathBuf,
 }
 
-/// Whether `name` can be a command name in a shim folder.
+/// Whether `name` can be a command name in a shim folder. Names beginning with `elfuse` are
+/// refused: started under such a name, elfuse is itself, not a shim.
 fn check_name(name: &str) -> Result<(), ShimError> {
-    let ok = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\n', '\0']);
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.starts_with("elfuse")
+        && !name.contains(['/', '\n', '\0']);
     if ok {
         Ok(())
     } else {
@@ -461,6 +467,25 @@ mod tests {
         );
         assert!(set_trusted(&dirs, &project, false).unwrap());
         assert!(!is_trusted(&dirs, &project));
+    }
+
+    #[test]
+    fn names_elfuse_answers_to_itself_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let folder = ShimFolder::global(&dirs(root.path()));
+        let err = folder
+            .add("elfuse-tool", Path::new("/p"), Path::new("/e"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"elfuse-tool\": not usable as a shim name (names beginning with \"elfuse\" or \
+             \".\" are elfuse's own)"
+        );
+        assert!(
+            folder
+                .add(".hidden", Path::new("/p"), Path::new("/e"))
+                .is_err()
+        );
     }
 
     #[test]
