@@ -228,7 +228,8 @@ if [[ ${PROMPT_COMMAND-} != *__elfuse_prompt* ]]; then
 fi
 
 # Enter sends two keys of its own: the rewrite, then the accept step that was bound to Enter.
-if [[ $- == *i* ]] && (( BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4) )); then
+if [[ $- == *i* ]] \
+   && (( BASH_VERSINFO[0] > 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] >= 4) )); then
   for _ELFUSE_MAP in emacs vi-insert; do
     if [[ $(\builtin bind -m "$_ELFUSE_MAP" -s) != *'\e[0;99E'* ]]; then
       # A macro on Enter (bind -s), else a readline function (bind -p), else accept-line.

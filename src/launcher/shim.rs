@@ -50,11 +50,16 @@ pub enum ShimError {
     NoSuchShim(String),
     /// A name that cannot be a file name in a shim folder.
     #[error(
-        "{0:?}: not usable as a shim name (names beginning with \"elfuse\" or \".\" are elfuse's own)"
+        "{0:?}: not usable as a shim name (names beginning with \"elfuse\" or \".\" are \
+         elfuse's own)"
     )]
     BadName(String),
     /// A shim whose program is elfuse itself (or another shim): running it would loop.
-    #[error("{name}: the shim points at {}, which is elfuse itself; remove it with 'elfuse shim rm {name}'", target.display())]
+    #[error(
+        "{name}: the shim points at {}, which is elfuse itself; remove it with \
+         'elfuse shim rm {name}'",
+        target.display()
+    )]
     Loop {
         /// The shim's name.
         name: String,
@@ -62,7 +67,11 @@ pub enum ShimError {
         target: PathBuf,
     },
     /// A directory shim folder whose directory is not trusted.
-    #[error("{}: not trusted; run 'elfuse shim trust {}' to use its shims", folder.display(), dir.display())]
+    #[error(
+        "{}: not trusted; run 'elfuse shim trust {}' to use its shims",
+        folder.display(),
+        dir.display()
+    )]
     Untrusted {
         /// The shim folder.
         folder: PathBuf,
