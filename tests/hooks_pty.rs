@@ -2,7 +2,7 @@
 //! with a clean home whose start-up file got its block from `elfuse install-hooks`. Typed lines
 //! run aarch64 programs through pipes, give `$?` the guest's status, find programs through a
 //! shim, leave unknown names to the shell's usual message, stop on Ctrl-C with the shell still
-//! alive, and stay in history as typed; native commands are untouched. `uninstall-hooks` then
+//! alive, stop and resume as jobs (Ctrl-Z, fg), and stay in history as typed; native commands are untouched. `uninstall-hooks` then
 //! leaves the start-up file byte-identical.
 
 mod common;
@@ -116,6 +116,19 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// Waits until the line after the last prompt line ending with `typed` passes `check`.
+    fn wait_after_matching(&self, typed: &str, check: impl Fn(&str) -> bool) {
+        self.wait(&format!("a matching line after {typed:?}"), |screen| {
+            let typed_line = |l: &String| l.starts_with(self.prompt) && l.ends_with(typed);
+            let Some(at) = screen.iter().rposition(typed_line) else {
+                return false;
+            };
+            screen.get(at + 1).is_some_and(|l| check(l))
+        });
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self
@@ -191,6 +204,25 @@ fn session(shell: &str, rc_name: &str, rc_text: &str, not_found: &str) {
     tmux.key("C-c");
     tmux.line("echo \"after=$?\"");
     tmux.wait_after("echo \"after=$?\"", &["after=130"]);
+
+    // Ctrl-Z stops it as a job; fg brings it back to the foreground, where Ctrl-C ends it.
+    tmux.line("./busybox sleep 100");
+    tmux.wait("sleep to start again", |_| pgrep_sleep(home.path()));
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.key("C-z");
+    tmux.line("jobs");
+    tmux.wait_after_matching("jobs", |line| {
+        line.starts_with("[1]") && (line.contains("suspended") || line.contains("Stopped"))
+    });
+    tmux.line("fg");
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.key("C-c");
+    tmux.line("echo \"fg=$?\"");
+    tmux.wait_after("echo \"fg=$?\"", &["fg=130"]);
+    assert!(
+        !pgrep_sleep(home.path()),
+        "{shell}: the stopped job still runs"
+    );
 
     tmux.line("/bin/echo native-$((1+2)) ./busybox");
     tmux.wait_after(
