@@ -249,3 +249,37 @@ fn a_failing_guest_fails_make_with_its_status() {
     assert!(run.stderr().contains("fail] Error 3"), "{}", run.stderr());
     assert!(!home.path("out/not-reached").exists());
 }
+
+/// Regression: a guest fork handed over to a new elfuse (`/proc/self/exe internal-handover`)
+/// was taken for a shim called `exe`, and the fork failed with EAGAIN.
+#[test]
+fn a_handed_over_fork_is_not_taken_for_a_shim() {
+    let home = Home::new();
+    home.ok(&["shim", "add", "busybox"]);
+    let script = "./busybox true & wait; echo \"forked $?\"";
+    let mut direct = elfuse_cmd();
+    home.env(&mut direct);
+    let direct: Run = direct
+        .env("ELFUSE_FORK", "handover")
+        .args(["./busybox", "sh", "-c", script])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(
+        (direct.code(), direct.stdout(), direct.stderr()),
+        (0, "forked 0\n".to_string(), String::new())
+    );
+    let bin = home.path("data/elfuse/shims/bin/busybox");
+    let mut shimmed = Command::new(&bin);
+    home.env(&mut shimmed);
+    let shimmed: Run = shimmed
+        .env("ELFUSE_FORK", "handover")
+        .args(["sh", "-c", script])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(
+        (shimmed.code(), shimmed.stdout(), shimmed.stderr()),
+        (0, "forked 0\n".to_string(), String::new())
+    );
+}

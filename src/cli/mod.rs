@@ -160,12 +160,16 @@ pub fn main() -> ! {
     kernel::adopt_inherited_descriptors(inherited.collect());
     // elfuse's own messages go through a private copy of stderr: the guest owns fd 2.
     let stderr = private_stderr();
-    let mut argv = std::env::args_os();
-    let argv0 = argv.next().unwrap_or_default();
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = if argv.is_empty() {
+        OsString::new()
+    } else {
+        argv.remove(0)
+    };
     let result = if let Some(fd) = exec_fd {
-        binfmt_run(&fd, argv.collect(), &stderr).map(Ok)
-    } else if shim::started_as_shim(&argv0) {
-        shim::run_shim(argv0, argv.collect(), &stderr).map(Ok)
+        binfmt_run(&fd, argv, &stderr).map(Ok)
+    } else if shim::started_as_shim(&argv0, argv.first()) {
+        shim::run_shim(argv0, argv, &stderr).map(Ok)
     } else {
         dispatch(Cli::parse(), &stderr)
     };

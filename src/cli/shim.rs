@@ -22,6 +22,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::{Failure, RunArgs, SharedStderr, Status};
+use crate::kernel;
 use crate::launcher::config::Dirs;
 use crate::launcher::shim::{self, ShimError, ShimFolder};
 
@@ -165,9 +166,13 @@ pub(super) fn run(args: ShimArgs) -> Result<Status, Failure> {
     Ok(Status::Exit(0))
 }
 
-/// Whether elfuse was started under a name that is not its own (a shim): any `argv[0]`
-/// whose file name does not start with `elfuse`.
-pub(super) fn started_as_shim(argv0: &OsString) -> bool {
+/// Whether elfuse was started under a name that is not its own (a shim): an `argv[0]` whose
+/// file name does not start with `elfuse`. elfuse starting itself again (a guest fork handed
+/// over to a new process runs `/proc/self/exe internal-handover`) is not a shim.
+pub(super) fn started_as_shim(argv0: &OsString, argv1: Option<&OsString>) -> bool {
+    if argv0 == "/proc/self/exe" || argv1.is_some_and(|a| a == kernel::handover::SUBCOMMAND) {
+        return false;
+    }
     Path::new(argv0)
         .file_name()
         .is_some_and(|name| !name.as_encoded_bytes().starts_with(b"elfuse"))
