@@ -35,10 +35,18 @@ fn block(shell: &str, eol: &str, added_newline: bool) -> String {
     } else {
         "# >>> elfuse hooks >>>"
     };
+    let eval = format!(
+        "eval \"$('{}' init {shell})\"",
+        std::fs::canonicalize(elfuse()).unwrap().display()
+    );
+    let load = if shell == "bash" {
+        format!("if [ -n \"${{BASH_VERSION-}}\" ]; then {eval}; fi")
+    } else {
+        eval
+    };
     format!(
         "{begin}{eol}# Added by 'elfuse install-hooks'; 'elfuse uninstall-hooks' removes it.{eol}\
-         eval \"$('{}' init {shell})\"{eol}# <<< elfuse hooks <<<{eol}",
-        std::fs::canonicalize(elfuse()).unwrap().display()
+         {load}{eol}# <<< elfuse hooks <<<{eol}"
     )
 }
 
@@ -132,6 +140,22 @@ fn a_missing_start_up_file_is_created_and_zdotdir_is_honoured() {
     assert_eq!(
         std::fs::read_to_string(home.path().join(".bashrc")).unwrap(),
         block("bash", "\n", false)
+    );
+    // The bash block may land in ~/.profile on macOS: sh reads it without complaint.
+    let sh = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            ". {}; echo loaded",
+            home.path().join(".bashrc").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&sh.stdout),
+            String::from_utf8_lossy(&sh.stderr)
+        ),
+        ("loaded\n".into(), "".into())
     );
 }
 

@@ -132,7 +132,7 @@ fn entitlement(elfuse: &Path, problems: &mut Vec<Problem>) {
 fn hooks(homes: &Homes, elfuse: &Path, problems: &mut Vec<Problem>) {
     for shell in Shell::ALL {
         let mut found = Vec::new();
-        for rc in homes.rc_files(shell) {
+        for rc in homes.all_rc_files(shell) {
             let Ok(text) = std::fs::read_to_string(&rc) else {
                 continue;
             };

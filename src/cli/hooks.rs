@@ -134,7 +134,7 @@ pub(super) fn uninstall(args: InstallArgs) -> Result<Status, Failure> {
         args.shell.clone()
     };
     for shell in shells {
-        for path in homes.rc_files(shell) {
+        for path in homes.all_rc_files(shell) {
             let rc = RcFile::read(&path).map_err(failed)?;
             if let Some(new) = rcfile::without_block(&path, &rc.text).map_err(failed)? {
                 change(&rc, &new, args.dry_run, "removed hooks from", "")?;

@@ -89,14 +89,20 @@ pub fn init_script(shell: Shell, elfuse: &Path, data_dir: &Path) -> Result<Strin
         .replace("@DATA@", &shell_quote(data)))
 }
 
-/// The lines between the markers in a start-up file for `shell`.
+/// The lines between the markers in a start-up file for `shell`. bash's line checks that bash
+/// reads it, since on macOS it may go into `~/.profile`, which `sh` reads too.
 pub fn block_lines(shell: Shell, elfuse: &Path) -> Result<Vec<String>, HookError> {
     let elfuse = elfuse
         .to_str()
         .ok_or_else(|| HookError::NotUtf8(elfuse.to_path_buf()))?;
+    let eval = format!("eval \"$({} init {})\"", shell_quote(elfuse), shell.name());
+    let load = match shell {
+        Shell::Zsh => eval,
+        Shell::Bash => format!("if [ -n \"${{BASH_VERSION-}}\" ]; then {eval}; fi"),
+    };
     Ok(vec![
         "# Added by 'elfuse install-hooks'; 'elfuse uninstall-hooks' removes it.".to_string(),
-        format!("eval \"$({} init {})\"", shell_quote(elfuse), shell.name()),
+        load,
     ])
 }
 
@@ -128,17 +134,43 @@ impl Homes {
         })
     }
 
-    /// The start-up files that get the block for `shell`.
+    /// The start-up files that get the block for `shell`. On macOS bash also reads a login
+    /// file: the first of `~/.bash_profile`, `~/.bash_login` and `~/.profile` that exists
+    /// (creating `~/.bash_profile` would make bash stop reading the others), else
+    /// `~/.bash_profile`.
     pub fn rc_files(&self, shell: Shell) -> Vec<PathBuf> {
+        self.rc_files_with(shell, |path| path.exists())
+    }
+
+    fn rc_files_with(&self, shell: Shell, exists: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
         match shell {
             Shell::Zsh => vec![self.zdotdir.as_ref().unwrap_or(&self.home).join(".zshrc")],
             Shell::Bash if self.macos => {
-                vec![self.home.join(".bashrc"), self.home.join(".bash_profile")]
+                let login = BASH_LOGIN_FILES
+                    .iter()
+                    .map(|name| self.home.join(name))
+                    .find(|path| exists(path))
+                    .unwrap_or_else(|| self.home.join(BASH_LOGIN_FILES[0]));
+                vec![self.home.join(".bashrc"), login]
             }
             Shell::Bash => vec![self.home.join(".bashrc")],
         }
     }
+
+    /// Every start-up file that may hold a block for `shell` (what uninstalling looks at).
+    pub fn all_rc_files(&self, shell: Shell) -> Vec<PathBuf> {
+        match shell {
+            Shell::Zsh => self.rc_files(shell),
+            Shell::Bash => std::iter::once(".bashrc")
+                .chain(BASH_LOGIN_FILES)
+                .map(|name| self.home.join(name))
+                .collect(),
+        }
+    }
 }
+
+/// The files a bash login shell reads, the first that exists only.
+const BASH_LOGIN_FILES: [&str; 3] = [".bash_profile", ".bash_login", ".profile"];
 
 /// The shell to install for when none is given: the one `$SHELL` names.
 pub fn default_shell(login_shell: Option<&OsStr>) -> Result<Shell, HookError> {
@@ -179,12 +211,17 @@ mod tests {
         homes.macos = true;
         assert_eq!(homes.rc_files(Shell::Zsh), [PathBuf::from("/z/.zshrc")]);
         assert_eq!(
-            homes.rc_files(Shell::Bash),
+            homes.rc_files_with(Shell::Bash, |_| false),
             [
                 PathBuf::from("/h/.bashrc"),
                 PathBuf::from("/h/.bash_profile")
             ]
         );
+        assert_eq!(
+            homes.rc_files_with(Shell::Bash, |p| p.ends_with(".profile")),
+            [PathBuf::from("/h/.bashrc"), PathBuf::from("/h/.profile")]
+        );
+        assert_eq!(homes.all_rc_files(Shell::Bash).len(), 4);
     }
 
     #[test]
