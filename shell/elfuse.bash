@@ -7,8 +7,9 @@
 #   through elfuse: Enter is bound to a readline step that puts "elfuse exec" before each such
 #   command word in READLINE_LINE, then to the accept-line that was there before; history keeps
 #   the line as typed.
-# - bash 4 and later: a command that is not found is looked up among elfuse's shims and the
-#   directories in ELFUSE_PATH, then handed to the previous command_not_found_handle, if any.
+# - bash 4 and later: a command that is not found is looked up among elfuse's shims and (4.4
+#   and later, which can read the ELF header) the directories in ELFUSE_PATH, then handed to
+#   the previous command_not_found_handle, if any.
 # - Every version: inside a trusted directory with a shim folder (.elfuse/shims/bin), that
 #   folder is on PATH. bash 3.2 (macOS /bin/bash) has only this: use shims there.
 
