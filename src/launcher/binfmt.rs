@@ -51,7 +51,7 @@ pub enum BinfmtError {
     #[error("binfmt_misc exists only on Linux; use the shell hooks or shims here")]
     NotLinux,
     /// `binfmt_misc` is not mounted and could not be mounted.
-    #[error("{MOUNT} is not mounted and mounting it failed: {0}")]
+    #[error("{MOUNT} is not mounted and mounting it failed: {}{}", .0, hint(.0))]
     NotMounted(std::io::Error),
     /// The kernel refused (usually: not root).
     #[error("{}: {source}{}", path.display(), hint(source))]
@@ -260,6 +260,24 @@ mod tests {
             ":elfuse-aarch64:M::\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\
              \\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\
              \\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/local/bin/elfuse:POF"
+        );
+    }
+
+    #[test]
+    fn permission_errors_say_that_root_is_needed() {
+        let denied = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            BinfmtError::NotMounted(denied()).to_string(),
+            "/proc/sys/fs/binfmt_misc is not mounted and mounting it failed: permission denied \
+             (binfmt_misc needs root: run it with sudo)"
+        );
+        let io = BinfmtError::Io {
+            path: PathBuf::from("/proc/sys/fs/binfmt_misc/register"),
+            source: denied(),
+        };
+        assert!(
+            io.to_string()
+                .ends_with("(binfmt_misc needs root: run it with sudo)")
         );
     }
 
