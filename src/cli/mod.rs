@@ -5,7 +5,13 @@
 //! elfuse exec [OPTIONS] PROG [ARGS...]   the same, explicitly
 //! elfuse selftest                        run the built-in test program
 //! elfuse sysroot COMMAND                 manage sysroots (see `sysroot.rs`)
+//! elfuse init|install-hooks|uninstall-hooks   shell hooks (see `hooks.rs`)
+//! elfuse shim COMMAND                    shims (see `shim.rs`)
+//! elfuse doctor | completions SHELL      checks and completions (see `doctor.rs`)
 //! ```
+//!
+//! Started under another name (a shim's symlink), elfuse runs the shim's program; started by
+//! Linux's `binfmt_misc` (with `AT_EXECFD`), it runs the program the kernel handed it.
 //!
 //! Subcommand names win over program names: a program called `exec` or `selftest` is run
 //! by path (`./exec`) or as `elfuse exec exec`. Options go before PROG; everything after it
@@ -16,7 +22,10 @@
 //! run: not an aarch64 Linux ELF, corrupt, no permission), 125 (elfuse itself failed) and 2
 //! (bad command line).
 
+mod doctor;
+mod hooks;
 mod selftest;
+mod shim;
 mod sysroot;
 
 use std::ffi::OsString;
@@ -62,6 +71,18 @@ enum Command {
     Selftest(SelftestArgs),
     /// Manage sysroots: list, add, remove, default, which, trust, untrust, volume.
     Sysroot(sysroot::SysrootArgs),
+    /// Print the shell hook script for zsh or bash (eval it from the shell's start-up file).
+    Init(hooks::InitArgs),
+    /// Add the hooks to the shell's start-up file (and with --binfmt, register binfmt_misc).
+    InstallHooks(hooks::InstallArgs),
+    /// Remove what install-hooks added.
+    UninstallHooks(hooks::InstallArgs),
+    /// Manage shims, names on PATH that run Linux programs: add, rm, ls, rehash, dir, trust.
+    Shim(shim::ShimArgs),
+    /// Report the backend, entitlement, hooks, shims, sysroots and binfmt_misc, with fixes.
+    Doctor,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(doctor::CompletionsArgs),
     /// Take over a guest process forked by another elfuse (internal).
     #[command(name = kernel::handover::SUBCOMMAND, hide = true)]
     Handover(SelftestArgs),
@@ -101,6 +122,10 @@ struct RunArgs {
     /// The program and its arguments.
     #[arg(value_name = "PROG", trailing_var_arg = true, num_args = 1..)]
     command: Vec<OsString>,
+
+    /// Where to load the program from, when not from PROG (binfmt_misc's descriptor).
+    #[arg(skip)]
+    load_from: Option<PathBuf>,
 }
 
 /// Options every command takes.
@@ -124,13 +149,31 @@ struct SelftestArgs {
 
 /// The entry point of the `elfuse` binary.
 pub fn main() -> ! {
+    // binfmt_misc's descriptor for the program is elfuse's, not the guest's.
+    let exec_fd = launcher::binfmt::take_exec_fd();
     // The descriptors elfuse was started with belong to the guest: note them before elfuse
     // opens any of its own.
-    kernel::adopt_inherited_descriptors(crate::host::open_descriptors());
+    let own = exec_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let inherited = crate::host::open_descriptors()
+        .into_iter()
+        .filter(|&fd| Some(fd) != own);
+    kernel::adopt_inherited_descriptors(inherited.collect());
     // elfuse's own messages go through a private copy of stderr: the guest owns fd 2.
     let stderr = private_stderr();
-    let cli = Cli::parse();
-    let status = match dispatch(cli, &stderr) {
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = if argv.is_empty() {
+        OsString::new()
+    } else {
+        argv.remove(0)
+    };
+    let result = if let Some(fd) = exec_fd {
+        binfmt_run(&fd, argv, &stderr).map(Ok)
+    } else if shim::started_as_shim(&argv0, argv.first()) {
+        shim::run_shim(argv0, argv, &stderr).map(Ok)
+    } else {
+        dispatch(Cli::parse(), &stderr)
+    };
+    let status = match result {
         Ok(status) => status,
         Err(failure) => {
             let mut err = stderr.lock().unwrap_or_else(|p| p.into_inner());
@@ -196,6 +239,15 @@ fn dispatch(cli: Cli, stderr: &SharedStderr) -> Result<Result<Status, i32>, Fail
         Some(Command::Selftest(args)) => selftest::run(&args.common, stderr).map(Ok),
         Some(Command::Handover(args)) => handover(&args.common, stderr).map(Ok),
         Some(Command::Sysroot(args)) => sysroot::run(args, stderr).map(Ok),
+        Some(Command::Init(args)) => hooks::init(args).map(Ok),
+        Some(Command::InstallHooks(args)) => hooks::install(args).map(Ok),
+        Some(Command::UninstallHooks(args)) => hooks::uninstall(args).map(Ok),
+        Some(Command::Shim(args)) => shim::run(args).map(Ok),
+        Some(Command::Doctor) => doctor::doctor().map(Ok),
+        Some(Command::Completions(args)) => Ok(Ok(doctor::completions(
+            args,
+            <Cli as clap::CommandFactory>::command(),
+        ))),
         None if cli.run.command.is_empty() => Ok(no_program(stderr)),
         None => run(cli.run, stderr).map(Ok),
     }
@@ -390,10 +442,41 @@ fn guest_root(
     Ok(root)
 }
 
+/// Runs the program `binfmt_misc` handed over as `fd`: the arguments after elfuse's own
+/// `argv[0]` are the program's file name, its `argv[0]` (the entry has flag `P`) and the rest.
+fn binfmt_run(
+    fd: &std::os::fd::OwnedFd,
+    mut args: Vec<OsString>,
+    stderr: &SharedStderr,
+) -> Result<Status, Failure> {
+    use std::os::fd::AsRawFd;
+
+    if args.len() < 2 {
+        args.resize(2, OsString::new());
+    }
+    let argv0 = args.remove(1);
+    let run_args = RunArgs {
+        argv0: Some(argv0),
+        command: args,
+        load_from: Some(PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))),
+        ..RunArgs::default()
+    };
+    run(run_args, stderr)
+}
+
 fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
     init_logging(args.common.verbose, stderr);
     let (name, rest) = args.command.split_first().expect("clap requires PROG");
-    let program = launcher::resolve(name)?;
+    let program = match &args.load_from {
+        Some(load_from) => {
+            launcher::check(load_from, name)?;
+            launcher::Resolved {
+                path: PathBuf::from(name),
+                invoked_as: name.clone(),
+            }
+        }
+        None => launcher::resolve(name)?,
+    };
     let backend = vm::select_backend(args.common.backend)?;
     configure_forks(&args.common, backend.as_ref(), stderr)
         .map_err(|error| Failure { error, code: 2 })?;
@@ -403,7 +486,11 @@ fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
     argv.extend(rest.iter().map(|a| a.as_bytes().to_vec()));
     let root = guest_root(&args, &program, stderr)?;
     let spec = RunSpec {
-        program: Program::Path(program.path.clone()),
+        program: Program::Path(
+            args.load_from
+                .clone()
+                .unwrap_or_else(|| program.path.clone()),
+        ),
         execfn: program.invoked_as.clone().into_vec(),
         argv,
         env: environment(&args, &root),

@@ -7,11 +7,19 @@
 //!
 //! Choosing a sysroot is in [`sysroot`], from the configuration in [`config`] and [`local`];
 //! [`edit`] and [`unpack`] carry out `elfuse sysroot add|remove|default`.
+//!
+//! The ways of starting programs without typing `elfuse`: [`hooks`] (the shell scripts, with
+//! [`rcfile`] editing start-up files), [`shim`] (names on `PATH`) and [`binfmt`] (Linux's
+//! `binfmt_misc`).
 
+pub mod binfmt;
 pub mod case;
 pub mod config;
 pub mod edit;
+pub mod hooks;
 pub mod local;
+pub mod rcfile;
+pub mod shim;
 pub mod sysroot;
 pub mod unpack;
 pub mod volume;
