@@ -511,3 +511,79 @@ fn an_unreadable_elfuse_log_is_named_and_ignored() {
         "elfuse: ignoring ELFUSE_LOG=\"[[[\": invalid filter directive\n"
     );
 }
+
+/// Waits for `pid` to stop or end (`WUNTRACED`), giving up after `limit`.
+fn wait_with_limit(
+    pid: nix::unistd::Pid,
+    limit: std::time::Duration,
+) -> nix::sys::wait::WaitStatus {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let start = std::time::Instant::now();
+    loop {
+        let flags = WaitPidFlag::WUNTRACED | WaitPidFlag::WNOHANG;
+        match waitpid(pid, Some(flags)).unwrap() {
+            WaitStatus::StillAlive if start.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            WaitStatus::StillAlive => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                panic!("elfuse did not stop or end within {limit:?}");
+            }
+            status => return status,
+        }
+    }
+}
+
+#[test]
+#[expect(clippy::zombie_processes, reason = "waitpid reaps the child, to see it stop")]
+fn a_stop_signal_stops_elfuse_by_that_signal_until_continued() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::wait::WaitStatus;
+    let limit = std::time::Duration::from_secs(20);
+    // SIGTSTP (a terminal's Ctrl-Z) and SIGSTOP, each raised by the guest with its default
+    // action: the shell must see the job stopped by that very signal.
+    for (number, signal) in [("20", Signal::SIGTSTP), ("19", Signal::SIGSTOP)] {
+        let child = elfuse_cmd()
+            .arg(probe())
+            .args(["signal", number])
+            .spawn()
+            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        assert_eq!(
+            wait_with_limit(pid, limit),
+            WaitStatus::Stopped(pid, signal)
+        );
+        kill(pid, Signal::SIGCONT).unwrap();
+        // Continued, the guest's raise returns and the probe exits 65.
+        assert_eq!(wait_with_limit(pid, limit), WaitStatus::Exited(pid, 65));
+    }
+}
+
+#[test]
+#[expect(clippy::zombie_processes, reason = "waitpid reaps the child, with a time limit")]
+fn a_signal_sent_while_the_program_loads_is_not_lost() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::sys::wait::WaitStatus;
+    // The probe blocks reading a pipe that never ends, so only the SIGINT can end it. Sent at
+    // different points of elfuse's start-up, it must always kill the guest (before the guest
+    // exists, elfuse itself dies by it, which the shell sees the same way).
+    for delay_ms in [0, 1, 2, 4, 6, 8, 10, 12, 16, 20, 30, 50] {
+        let mut child = elfuse_cmd()
+            .arg(probe())
+            .args(["cat-fd", "0"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        kill(pid, Signal::SIGINT).unwrap();
+        let status = wait_with_limit(pid, std::time::Duration::from_secs(20));
+        assert_eq!(
+            status,
+            WaitStatus::Signaled(pid, Signal::SIGINT, false),
+            "SIGINT after {delay_ms} ms"
+        );
+        drop(child.stdin.take());
+    }
+}

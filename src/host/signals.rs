@@ -81,11 +81,32 @@ pub fn die_by_signal(sig: u32) -> ! {
     std::process::exit(128 + sig as i32)
 }
 
-/// Stops this process as `SIGSTOP` would, so the shell sees a stopped job.
-pub fn stop_self() {
-    // SAFETY: sending a signal to this process has no memory effects.
+/// Stops this process by the stop signal `sig` (a Linux number), so the parent shell sees a
+/// job stopped by that signal (`SIGTSTP` from the terminal reads "suspended", `SIGSTOP`
+/// "suspended (signal)"). Returns once the process is continued.
+///
+/// The forwarded stop signals are blocked in every thread (the forwarding thread takes them);
+/// this thread unblocks the one it raises for just as long as the raise takes, so the host
+/// applies its default action, stopping the whole process, before the call returns.
+pub fn stop_self(sig: u32) {
+    let host = to_host(sig).unwrap_or(libc::SIGSTOP);
+    if host == libc::SIGSTOP {
+        // SAFETY: sending a signal to this process has no memory effects.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGSTOP);
+        }
+        return;
+    }
+    // SAFETY: signal-set operations on a local set, and a signal raised in this thread whose
+    // default action (stop) touches no memory; the mask is restored afterwards.
     unsafe {
-        libc::kill(libc::getpid(), libc::SIGSTOP);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, host);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, &mut old);
+        libc::raise(host);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
 }
 

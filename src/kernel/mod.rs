@@ -26,7 +26,7 @@ pub mod timer;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use thiserror::Error;
 use tracing::debug;
@@ -37,7 +37,7 @@ use crate::kernel::fd::FdTable;
 use crate::kernel::file::OpenFile;
 pub use crate::kernel::fs::root::GuestRoot;
 use crate::kernel::image::ImageSpec;
-use crate::kernel::process::{Credentials, PrctlState, Process, ProcessInit};
+use crate::kernel::process::{Credentials, PrctlState, Process, ProcessInit, lock};
 use crate::kernel::signal::SigInfo;
 use crate::kernel::task::{Task, comm_of};
 use crate::loader::LoaderError;
@@ -162,11 +162,21 @@ pub fn exit_host(status: ExitStatus) -> ! {
 /// The process host signals are forwarded to (the one this host process runs).
 static CURRENT_PROCESS: AtomicPtr<Process> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Makes `process` the target of host signals sent to this host process.
+/// Host signals that arrived before the first guest process existed (while the program was
+/// being loaded), for that process.
+static EARLY_SIGNALS: Mutex<Vec<host::threads::HostSignal>> = Mutex::new(Vec::new());
+
+/// Makes `process` the target of host signals sent to this host process, and hands it any
+/// that arrived while there was none.
 pub fn set_current_process(process: &Arc<Process>) {
     // The previous weak reference is leaked on purpose: the signal thread may be reading it.
     let weak = Arc::downgrade(process);
     CURRENT_PROCESS.store(Weak::into_raw(weak).cast_mut(), Ordering::SeqCst);
+
+    let early = std::mem::take(&mut *lock(&EARLY_SIGNALS));
+    for signal in early {
+        process.send_signal(SigInfo::from_host(signal));
+    }
 }
 
 /// The guest process this host process runs, if it still exists.
@@ -183,10 +193,18 @@ pub fn current_process() -> Option<Arc<Process>> {
     process
 }
 
-/// Hands a host signal to the guest process (called on the signal-forwarding thread).
+/// Hands a host signal to the guest process (called on the signal-forwarding thread), or
+/// keeps it for the process being loaded. Checking for the process under the lock of the
+/// early list, which [`set_current_process`] takes after publishing the process, means no
+/// signal falls between the two.
 fn forward_host_signal(signal: host::threads::HostSignal) {
-    if let Some(process) = current_process() {
-        process.send_signal(SigInfo::from_host(signal));
+    let mut early = lock(&EARLY_SIGNALS);
+    match current_process() {
+        Some(process) => {
+            drop(early);
+            process.send_signal(SigInfo::from_host(signal));
+        }
+        None => early.push(signal),
     }
 }
 

@@ -342,7 +342,7 @@ pub fn deliver_pending(task: &mut Task, cpu: &mut dyn CpuState) {
                 }
             }
             DefaultAction::Stop => {
-                crate::host::signals::stop_self();
+                crate::host::signals::stop_self(signo);
                 if let Some(call) = interrupted {
                     restart_syscall(cpu, call);
                 }
