@@ -289,3 +289,61 @@ fn gdb_lists_the_four_threads_of_a_threaded_program() {
     let (status, _, _) = debuggee.finish();
     assert_eq!(status.code(), Some(7));
 }
+
+#[test]
+fn gdb_resolves_shared_library_symbols_of_a_dynamic_program() {
+    let program = build_guest("gdb_target", "gdb_target_dyn", Link::Dynamic);
+    let sysroot = common::test_sysroot();
+    let sysroot_arg = sysroot.display().to_string();
+    let debuggee = Debuggee::start(&["--sysroot", &sysroot_arg], &program, &[]);
+    let out = gdb(
+        &program,
+        debuggee.port,
+        &[format!("set sysroot {sysroot_arg}")],
+        &[
+            "break add",
+            "continue",
+            "info registers x0 x1",
+            "print a",
+            "print global_value",
+            "x/2gx $sp",
+            "next",
+            "print sum",
+            "info sharedlibrary",
+            "break printf",
+            "continue",
+            "bt",
+            "continue",
+        ],
+    );
+    let libc = format!("{sysroot_arg}/lib/aarch64-linux-gnu/libc.so.6");
+    assert_in_order(
+        &out,
+        &[
+            "Breakpoint 1, add (a=42, b=8) at ",
+            "gdb_target.c:23",
+            "x0             0x2a                42",
+            "$1 = 42",
+            "$2 = 1234",
+            "0x0000002a00000008",
+            "24\t    return sum;      /* LINE_ADD_RETURN */",
+            "$3 = 50",
+            "From                To                  Syms Read   Shared Object Library",
+            "ld-linux-aarch64.so.1",
+            &format!("Yes (*)     {libc}"),
+            "Breakpoint 2 at 0x",
+            "Breakpoint 2, 0x",
+            &format!("in printf () from {libc}"),
+            "#1  0x",
+            " in main (argc=1, ",
+            "exited with code 07]",
+        ],
+    );
+    assert!(
+        !out.contains("warning: while parsing target library list"),
+        "the library list was rejected:\n{out}"
+    );
+    let (status, stdout, stderr) = debuggee.finish();
+    assert_eq!(status.code(), Some(7), "stderr: {stderr}");
+    assert_eq!(stdout, "result 50 counter 10\n");
+}

@@ -46,7 +46,7 @@ pub fn svr4_xml(process: &Process) -> String {
         }
         let _ = write!(
             xml,
-            r#"<library name="{}" lm="{:#x}" l_addr="{:#x}" l_ld="{:#x}"/>"#,
+            r#"<library name="{}" lm="{:#x}" l_addr="{:#x}" l_ld="{:#x}" lmid="0x0"/>"#,
             escape(name),
             entry.lm,
             entry.l_addr,
