@@ -347,3 +347,50 @@ fn gdb_resolves_shared_library_symbols_of_a_dynamic_program() {
     assert_eq!(status.code(), Some(7), "stderr: {stderr}");
     assert_eq!(stdout, "result 50 counter 10\n");
 }
+
+#[test]
+fn lldb_connects_breaks_and_reads_the_stack_and_registers() {
+    let program = target();
+    let debuggee = Debuggee::start(&[], &program, &[]);
+    let commands = [
+        format!("file {}", program.display()),
+        format!("gdb-remote 127.0.0.1:{}", debuggee.port),
+        "breakpoint set --name add".to_string(),
+        "continue".to_string(),
+        "bt".to_string(),
+        "register read x0 x1 pc".to_string(),
+        "continue".to_string(),
+    ];
+    let mut cmd = Command::new("timeout");
+    cmd.arg(SESSION_LIMIT).arg("lldb").arg("--batch");
+    for line in &commands {
+        cmd.arg("-o").arg(line);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| {
+        panic!("cannot run lldb ({e}); install it with `apt-get install lldb`")
+    });
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_ne!(out.status.code(), Some(124), "lldb timed out:\n{text}");
+    assert_in_order(
+        &text,
+        &[
+            "Process 1 stopped",
+            "stop reason = signal SIGTRAP",
+            "gdb_target`_start",
+            "Breakpoint 1: where = gdb_target`add at gdb_target.c:22",
+            "stop reason = breakpoint 1.1",
+            "frame #0: 0x",
+            "gdb_target`add(a=",
+            "frame #1: 0x",
+            "gdb_target`main(argc=1, ",
+            "x0 = 0x000000000000002a",
+            "x1 = 0x0000000000000008",
+            "pc = 0x",
+            "gdb_target`add at gdb_target.c:22",
+            "Process 1 exited with status = 7 (0x00000007)",
+        ],
+    );
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, "result 50 counter 10\n");
+}

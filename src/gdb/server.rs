@@ -44,6 +44,8 @@ use crate::vm::{self, Access, Watchpoint};
 const TRIPLE: &str = "aarch64-unknown-linux-gnu";
 /// How often a running program's stop and the connection are looked at.
 const POLL: Duration = Duration::from_millis(10);
+/// The process id of the protocol's thread ids (`gdbstub` uses 1 without extended mode).
+const PROTOCOL_PID: NonZeroUsize = NonZeroUsize::MIN;
 /// `EFAULT`, the error number of a memory access outside the guest's mappings.
 const EFAULT: u8 = 14;
 
@@ -150,6 +152,8 @@ struct ElfuseTarget {
     locked: bool,
     /// When the current stop began, to bound the wait for every thread to park.
     stopping_since: Option<Instant>,
+    /// The thread of the last stop reported.
+    last_stop: Option<i32>,
 }
 
 impl ElfuseTarget {
@@ -159,6 +163,7 @@ impl ElfuseTarget {
             actions: BTreeMap::new(),
             locked: false,
             stopping_since: None,
+            last_stop: None,
         }
     }
 
@@ -191,6 +196,7 @@ impl ElfuseTarget {
                         warn!("reporting a stop before every thread has parked");
                     }
                     self.stopping_since = None;
+                    self.last_stop = Some(tid);
                     let watch = state.watchpoints.clone();
                     return Some(stop_reason(tid, kind, &watch));
                 }
@@ -405,8 +411,24 @@ impl SingleRegisterAccess<Tid> for ElfuseTarget {
 
 impl MultiThreadResume for ElfuseTarget {
     fn resume(&mut self) -> Result<(), Self::Error> {
-        let default = (!self.locked).then_some(Action::Continue(None));
         let mut state = self.debugger.lock();
+        // A legacy `c`/`s` names the protocol's default thread, which may be no thread of
+        // ours: such an action is for the thread that stopped last, and the others run.
+        let stray: Vec<i32> = self
+            .actions
+            .keys()
+            .copied()
+            .filter(|tid| !state.parked.contains_key(tid))
+            .collect();
+        for tid in stray {
+            if let Some(action) = self.actions.remove(&tid)
+                && let Some(last) = self.last_stop
+            {
+                self.actions.entry(last).or_insert(action);
+            }
+            self.locked = false;
+        }
+        let default = (!self.locked).then_some(Action::Continue(None));
         state.event = None;
         self.debugger.set_halted(&mut state, false);
         for (tid, parked) in state.parked.iter_mut() {
@@ -606,13 +628,9 @@ impl ProcessInfo for ElfuseTarget {
         &self,
         write: &mut dyn FnMut(&ProcessInfoResponse<'_>),
     ) -> Result<(), Self::Error> {
-        if let Some(pid) = self
-            .debugger
-            .process()
-            .and_then(|p| NonZeroUsize::new(usize::try_from(p.pid).ok()?))
-        {
-            write(&ProcessInfoResponse::Pid(pid));
-        }
+        // The process id every thread id of this session carries (`gdbstub`'s fixed one), so
+        // that lldb matches the stop replies to this process.
+        write(&ProcessInfoResponse::Pid(PROTOCOL_PID));
         write(&ProcessInfoResponse::Triple(TRIPLE));
         write(&ProcessInfoResponse::Endianness(Endianness::Little));
         write(&ProcessInfoResponse::PointerSize(8));
