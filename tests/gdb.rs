@@ -394,3 +394,45 @@ fn lldb_connects_breaks_and_reads_the_stack_and_registers() {
     assert_eq!(status.code(), Some(7));
     assert_eq!(stdout, "result 50 counter 10\n");
 }
+
+#[test]
+fn a_debugger_that_detaches_lets_the_program_run_on() {
+    let program = target();
+    let debuggee = Debuggee::start(&[], &program, &[]);
+    let out = gdb(
+        &program,
+        debuggee.port,
+        &[],
+        &["break add", "continue", "detach"],
+    );
+    assert_in_order(
+        &out,
+        &[
+            "Breakpoint 1, add (a=42, b=8) at ",
+            "[Inferior 1 (process 1) detached]",
+        ],
+    );
+    let (status, stdout, stderr) = debuggee.finish();
+    assert_eq!(status.code(), Some(7), "stderr: {stderr}");
+    assert_eq!(stdout, "result 50 counter 10\n");
+}
+
+#[test]
+fn a_port_in_use_is_reported_before_the_program_runs() {
+    let program = target();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let out = elfuse_cmd()
+        .arg("--gdb")
+        .arg(port.to_string())
+        .arg(&program)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(out.stdout.is_empty(), "the program ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen for a debugger on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}

@@ -22,7 +22,10 @@
 //! A thread blocked in a call the runtime cannot interrupt is reported stopped after a second
 //! without parking; its registers read as unavailable until it parks. Breakpoints survive an
 //! `execve` unchanged (exec events are not reported). Watchpoints cover accesses by guest
-//! instructions, not by system calls (as hardware watchpoints on Linux).
+//! instructions, not by system calls (as hardware watchpoints on Linux). The protocol's
+//! process id is 1 (`gdbstub`'s without extended mode); threads carry their real ids. Files
+//! are not served over the protocol (`vFile`): the debugger reads the program and libraries
+//! from the host, through its sysroot setting for a program run against a sysroot.
 
 pub mod arch;
 mod libraries;
