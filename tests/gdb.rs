@@ -1,5 +1,7 @@
 //! The debugger stub (`--gdb`), driven by the real debuggers: `gdb-multiarch` in batch mode
-//! (and lldb) against `tests/guest/gdb_target.c`, asserting each step's output.
+//! and lldb against `tests/guest/gdb_target.c`, built static and dynamic (run against the test
+//! sysroot), asserting each step's output. Source lines are found by the marker comments at
+//! their ends.
 //!
 //! Every run picks a free port, gives the debugger a time limit and kills elfuse at the end,
 //! so a broken stub fails the test instead of hanging it.
@@ -23,19 +25,20 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// elfuse serving a debugger for `program ARGS`, stopped at its entry point.
+/// elfuse serving a debugger for a program.
 struct Debuggee {
     child: Child,
     port: u16,
 }
 
 impl Debuggee {
-    fn start(extra: &[&str], program: &Path, args: &[&str]) -> Debuggee {
+    /// Starts elfuse, stopped at its entry point if `entry`.
+    fn start(entry: bool, extra: &[&str], program: &Path, args: &[&str]) -> Debuggee {
         let port = free_port();
         let child = elfuse_cmd()
             .arg("--gdb")
             .arg(port.to_string())
-            .arg("--gdb-stop-on-entry")
+            .args(entry.then_some("--gdb-stop-on-entry"))
             .args(extra)
             .arg(program)
             .args(args)
@@ -133,18 +136,76 @@ fn assert_in_order(text: &str, expected: &[&str]) {
     }
 }
 
-fn target() -> PathBuf {
-    build_guest("gdb_target", "gdb_target", Link::Static)
+/// How the test program is built and run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    Static,
+    /// Dynamically linked, run against `common::test_sysroot()`; gdb is told the sysroot.
+    Dynamic,
 }
 
-#[test]
-fn gdb_breaks_reads_state_steps_and_sees_the_exit_status() {
-    let program = target();
-    let debuggee = Debuggee::start(&[], &program, &[]);
-    let out = gdb(
-        &program,
-        debuggee.port,
-        &[],
+/// The test program of `flavor`, the elfuse options that run it, and gdb's set-up lines.
+struct Program {
+    path: PathBuf,
+    elfuse_args: Vec<String>,
+    gdb_setup: Vec<String>,
+}
+
+fn program(flavor: Flavor) -> Program {
+    match flavor {
+        Flavor::Static => Program {
+            path: build_guest("gdb_target", "gdb_target", Link::Static),
+            elfuse_args: Vec::new(),
+            gdb_setup: Vec::new(),
+        },
+        Flavor::Dynamic => {
+            let sysroot = common::test_sysroot().display().to_string();
+            Program {
+                path: build_guest("gdb_target", "gdb_target_dyn", Link::Dynamic),
+                elfuse_args: vec!["--sysroot".into(), sysroot.clone()],
+                gdb_setup: vec![format!("set sysroot {sysroot}")],
+            }
+        }
+    }
+}
+
+impl Program {
+    fn start(&self, entry: bool, args: &[&str]) -> Debuggee {
+        let extra: Vec<&str> = self.elfuse_args.iter().map(String::as_str).collect();
+        Debuggee::start(entry, &extra, &self.path, args)
+    }
+
+    fn gdb(&self, debuggee: &Debuggee, commands: &[&str]) -> String {
+        gdb(&self.path, debuggee.port, &self.gdb_setup, commands)
+    }
+}
+
+/// The line of `tests/guest/gdb_target.c` that ends with the comment `/* MARKER */`, as gdb
+/// lists it: the number, a tab and the source text.
+fn line(marker: &str) -> String {
+    let source = std::fs::read_to_string(common::repo().join("tests/guest/gdb_target.c"))
+        .expect("read gdb_target.c");
+    let tag = format!("/* {marker} */");
+    source
+        .lines()
+        .enumerate()
+        .find(|(_, text)| text.ends_with(&tag))
+        .map(|(n, text)| format!("{}\t{text}", n + 1))
+        .unwrap_or_else(|| panic!("no line marked {marker}"))
+}
+
+/// The line number alone.
+fn line_no(marker: &str) -> String {
+    line(marker).split('\t').next().unwrap().to_string()
+}
+
+const OUTPUT: &str = "result 50 counter 10 global 1234\n";
+
+fn break_read_step_and_exit(flavor: Flavor) {
+    let program = program(flavor);
+    let debuggee = program.start(true, &[]);
+    let out = program.gdb(
+        &debuggee,
         &[
             "break add",
             "continue",
@@ -164,13 +225,13 @@ fn gdb_breaks_reads_state_steps_and_sees_the_exit_status() {
             "continue",
         ],
     );
+    let add_line = format!("gdb_target.c:{}", line_no("LINE_ADD_SUM"));
     assert_in_order(
         &out,
         &[
-            "in _start ()",
             "Breakpoint 1 at 0x",
             "Breakpoint 1, add (a=42, b=8) at ",
-            "gdb_target.c:23",
+            &add_line,
             "x0             0x2a                42",
             "x1             0x8                 8",
             "pc             0x",
@@ -181,34 +242,39 @@ fn gdb_breaks_reads_state_steps_and_sees_the_exit_status() {
             // The frame's spill of `b` and `a` (w1 at sp+8, w0 at sp+12), as -O0 lays it out.
             ":\t0x",
             "0x0000002a00000008",
-            "24\t    return sum;      /* LINE_ADD_RETURN */",
+            &line("LINE_ADD_RETURN"),
             "$4 = 50",
-            "25\t}",
             "main (argc=1, ",
-            "55\t    bump();                /* LINE_CALL_BUMP */",
+            &line("LINE_CALL_BUMP"),
             "bump () at ",
-            "29\t    counter += 5; /* LINE_BUMP */",
+            &line("LINE_BUMP"),
             "$5 = 0",
             "main (argc=1, ",
             "$6 = 42",
-            "[Inferior 1 (process ",
-            ") exited with code 07]",
+            "[Inferior 1 (process 1) exited with code 07]",
         ],
     );
     let (status, stdout, stderr) = debuggee.finish();
     assert_eq!(status.code(), Some(7), "stderr: {stderr}");
-    assert_eq!(stdout, "result 50 counter 10\n");
+    assert_eq!(stdout, OUTPUT);
     assert_eq!(stderr, "", "elfuse added to the guest's stderr");
 }
 
 #[test]
-fn gdb_watchpoints_stop_on_the_writes() {
-    let program = target();
-    let debuggee = Debuggee::start(&[], &program, &[]);
-    let out = gdb(
-        &program,
-        debuggee.port,
-        &[],
+fn gdb_breaks_reads_state_steps_and_sees_the_exit_status() {
+    break_read_step_and_exit(Flavor::Static);
+}
+
+#[test]
+fn gdb_breaks_reads_state_steps_and_sees_the_exit_status_of_a_dynamic_program() {
+    break_read_step_and_exit(Flavor::Dynamic);
+}
+
+fn watch_writes(flavor: Flavor) {
+    let program = program(flavor);
+    let debuggee = program.start(true, &[]);
+    let out = program.gdb(
+        &debuggee,
         &[
             "watch counter",
             "continue",
@@ -231,20 +297,29 @@ fn gdb_watchpoints_stop_on_the_writes() {
     );
     let (status, stdout, _) = debuggee.finish();
     assert_eq!(status.code(), Some(7));
-    assert_eq!(stdout, "result 50 counter 10\n");
+    assert_eq!(stdout, OUTPUT);
 }
 
 #[test]
-fn gdb_stops_at_the_faulting_line_and_the_signal_then_kills() {
-    let program = target();
-    let debuggee = Debuggee::start(&[], &program, &["crash"]);
-    let out = gdb(&program, debuggee.port, &[], &["continue", "continue"]);
+fn gdb_watchpoints_stop_on_the_writes() {
+    watch_writes(Flavor::Static);
+}
+
+#[test]
+fn gdb_watchpoints_stop_on_the_writes_of_a_dynamic_program() {
+    watch_writes(Flavor::Dynamic);
+}
+
+fn fault_then_death(flavor: Flavor) {
+    let program = program(flavor);
+    let debuggee = program.start(true, &["crash"]);
+    let out = program.gdb(&debuggee, &["continue", "continue"]);
     assert_in_order(
         &out,
         &[
             "Program received signal SIGSEGV, Segmentation fault.",
             "in crash () at ",
-            "35\t    *p = 42; /* LINE_CRASH */",
+            &line("LINE_CRASH"),
             "Program terminated with signal SIGSEGV, Segmentation fault.",
         ],
     );
@@ -254,19 +329,27 @@ fn gdb_stops_at_the_faulting_line_and_the_signal_then_kills() {
 }
 
 #[test]
-fn gdb_lists_the_four_threads_of_a_threaded_program() {
-    let program = target();
-    let debuggee = Debuggee::start(&[], &program, &["threads"]);
-    let out = gdb(
-        &program,
-        debuggee.port,
-        &[],
+fn gdb_stops_at_the_faulting_line_then_the_signal_kills() {
+    fault_then_death(Flavor::Static);
+}
+
+#[test]
+fn gdb_stops_at_the_faulting_line_of_a_dynamic_program() {
+    fault_then_death(Flavor::Dynamic);
+}
+
+fn four_threads(flavor: Flavor) {
+    let program = program(flavor);
+    let debuggee = program.start(true, &["threads"]);
+    let out = program.gdb(
+        &debuggee,
         &["break all_started", "continue", "info threads", "continue"],
     );
     assert_in_order(
         &out,
         &[
             "hit Breakpoint 1, all_started () at ",
+            &line("LINE_ALL_STARTED"),
             "  Id   Target Id",
             "* 1    Thread ",
             "all_started () at ",
@@ -283,32 +366,34 @@ fn gdb_lists_the_four_threads_of_a_threaded_program() {
             line.trim_start()
                 .starts_with(|c: char| c.is_ascii_digit() || c == '*')
         })
-        .filter(|line| line.contains("Thread "))
+        .filter(|line| line.contains("Thread 1."))
         .count();
     assert_eq!(threads, 4, "info threads:\n{listing}");
-    let (status, _, _) = debuggee.finish();
+    let (status, stdout, _) = debuggee.finish();
     assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, "result 50 counter 10 global 1235\n");
+}
+
+#[test]
+fn gdb_lists_the_four_threads_of_a_threaded_program() {
+    four_threads(Flavor::Static);
+}
+
+#[test]
+fn gdb_lists_the_four_threads_of_a_dynamic_threaded_program() {
+    four_threads(Flavor::Dynamic);
 }
 
 #[test]
 fn gdb_resolves_shared_library_symbols_of_a_dynamic_program() {
-    let program = build_guest("gdb_target", "gdb_target_dyn", Link::Dynamic);
-    let sysroot = common::test_sysroot();
-    let sysroot_arg = sysroot.display().to_string();
-    let debuggee = Debuggee::start(&["--sysroot", &sysroot_arg], &program, &[]);
-    let out = gdb(
-        &program,
-        debuggee.port,
-        &[format!("set sysroot {sysroot_arg}")],
+    let program = program(Flavor::Dynamic);
+    let sysroot = common::test_sysroot().display().to_string();
+    let debuggee = program.start(true, &[]);
+    let out = program.gdb(
+        &debuggee,
         &[
             "break add",
             "continue",
-            "info registers x0 x1",
-            "print a",
-            "print global_value",
-            "x/2gx $sp",
-            "next",
-            "print sum",
             "info sharedlibrary",
             "break printf",
             "continue",
@@ -316,20 +401,13 @@ fn gdb_resolves_shared_library_symbols_of_a_dynamic_program() {
             "continue",
         ],
     );
-    let libc = format!("{sysroot_arg}/lib/aarch64-linux-gnu/libc.so.6");
+    let libc = format!("{sysroot}/lib/aarch64-linux-gnu/libc.so.6");
     assert_in_order(
         &out,
         &[
             "Breakpoint 1, add (a=42, b=8) at ",
-            "gdb_target.c:23",
-            "x0             0x2a                42",
-            "$1 = 42",
-            "$2 = 1234",
-            "0x0000002a00000008",
-            "24\t    return sum;      /* LINE_ADD_RETURN */",
-            "$3 = 50",
             "From                To                  Syms Read   Shared Object Library",
-            "ld-linux-aarch64.so.1",
+            &format!("Yes (*)     {sysroot}/lib/ld-linux-aarch64.so.1"),
             &format!("Yes (*)     {libc}"),
             "Breakpoint 2 at 0x",
             "Breakpoint 2, 0x",
@@ -345,15 +423,153 @@ fn gdb_resolves_shared_library_symbols_of_a_dynamic_program() {
     );
     let (status, stdout, stderr) = debuggee.finish();
     assert_eq!(status.code(), Some(7), "stderr: {stderr}");
-    assert_eq!(stdout, "result 50 counter 10\n");
+    assert_eq!(stdout, OUTPUT);
+}
+
+#[test]
+fn gdb_writes_registers_and_memory_and_refuses_unmapped_addresses() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &[]);
+    let out = program.gdb(
+        &debuggee,
+        &[
+            "break add",
+            "continue",
+            "finish",
+            // The return value is still in x0: the caller stores 60 into `r` instead of 50.
+            "set $x0 = 60",
+            "set var global_value = 99",
+            "set var counter = 100",
+            "set $v0.d[0] = 2.5",
+            "print $v0.d[0]",
+            "print $x0",
+            "print/x $cpsr",
+            "x/2gx 0",
+            "continue",
+        ],
+    );
+    assert_in_order(
+        &out,
+        &[
+            "Value returned is $1 = 50",
+            "$2 = 2.5",
+            "$3 = 60",
+            "$4 = 0x",
+            "Cannot access memory at address 0x0",
+        ],
+    );
+    let (status, stdout, _) = debuggee.finish();
+    // add() "returned" 60, so the program exits with 1; the two bumps count from 100.
+    assert_eq!(stdout, "result 60 counter 110 global 99\n");
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
+fn gdb_sees_signals_before_delivery_and_continues_with_one() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &["signal"]);
+    let out = program.gdb(
+        &debuggee,
+        &[
+            // The program's SIGUSR2 stops the debugger before it is delivered.
+            "continue",
+            "print handled",
+            // Continuing with another signal delivers that one instead.
+            "break on_signal",
+            "signal SIGUSR1",
+            "print signo",
+            "delete",
+            "continue",
+        ],
+    );
+    assert_in_order(
+        &out,
+        &[
+            "Program received signal SIGUSR2, User defined signal 2.",
+            "$1 = 0",
+            "Breakpoint 1, on_signal (signo=10)",
+            &line("LINE_HANDLER"),
+            "$2 = 10",
+            "exited with code 07]",
+        ],
+    );
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, format!("handled 10\n{OUTPUT}"));
+}
+
+#[test]
+fn gdb_attaches_to_a_running_program_and_changes_its_course() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(false, &["spin"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = program.gdb(
+        &debuggee,
+        &["print spinning", "set var spinning = 0", "continue"],
+    );
+    assert_in_order(&out, &["$1 = 1", "exited with code 07]"]);
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, OUTPUT);
+}
+
+#[test]
+fn gdb_follows_the_parent_of_a_fork_and_the_child_runs_free() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &["fork"]);
+    // bump() runs twice in the parent before the fork, and once in the child after it.
+    let out = program.gdb(
+        &debuggee,
+        &[
+            "break bump",
+            "continue",
+            "continue",
+            "break printf",
+            "continue",
+            "print counter",
+            "delete",
+            "continue",
+        ],
+    );
+    assert_in_order(
+        &out,
+        &[
+            "Breakpoint 1, bump () at ",
+            "Breakpoint 1, bump () at ",
+            "Breakpoint 2, ",
+            "printf",
+            "$1 = 10",
+            "exited with code 07]",
+        ],
+    );
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, format!("child 3\n{OUTPUT}"));
+}
+
+#[test]
+fn gdb_kill_ends_the_program() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &[]);
+    let out = program.gdb(&debuggee, &["break add", "continue", "kill"]);
+    assert_in_order(&out, &["Breakpoint 1, add"]);
+    // gdb reports the kill as its end or as the stub closing the connection after it.
+    assert!(
+        out.contains("[Inferior 1 (process 1) killed]") || out.contains("Remote connection closed"),
+        "{out}"
+    );
+    let (status, stdout, _) = debuggee.finish();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9));
+    assert_eq!(stdout, "");
 }
 
 #[test]
 fn lldb_connects_breaks_and_reads_the_stack_and_registers() {
-    let program = target();
-    let debuggee = Debuggee::start(&[], &program, &[]);
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &[]);
     let commands = [
-        format!("file {}", program.display()),
+        format!("file {}", program.path.display()),
         format!("gdb-remote 127.0.0.1:{}", debuggee.port),
         "breakpoint set --name add".to_string(),
         "continue".to_string(),
@@ -371,13 +587,17 @@ fn lldb_connects_breaks_and_reads_the_stack_and_registers() {
     });
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_ne!(out.status.code(), Some(124), "lldb timed out:\n{text}");
+    let add_line = format!(
+        "gdb_target`add at gdb_target.c:{}",
+        line_no("LINE_ADD_SUM").parse::<u32>().unwrap() - 1
+    );
     assert_in_order(
         &text,
         &[
             "Process 1 stopped",
             "stop reason = signal SIGTRAP",
             "gdb_target`_start",
-            "Breakpoint 1: where = gdb_target`add at gdb_target.c:22",
+            &format!("Breakpoint 1: where = {add_line}"),
             "stop reason = breakpoint 1.1",
             "frame #0: 0x",
             "gdb_target`add(a=",
@@ -386,25 +606,20 @@ fn lldb_connects_breaks_and_reads_the_stack_and_registers() {
             "x0 = 0x000000000000002a",
             "x1 = 0x0000000000000008",
             "pc = 0x",
-            "gdb_target`add at gdb_target.c:22",
+            &add_line,
             "Process 1 exited with status = 7 (0x00000007)",
         ],
     );
     let (status, stdout, _) = debuggee.finish();
     assert_eq!(status.code(), Some(7));
-    assert_eq!(stdout, "result 50 counter 10\n");
+    assert_eq!(stdout, OUTPUT);
 }
 
 #[test]
 fn a_debugger_that_detaches_lets_the_program_run_on() {
-    let program = target();
-    let debuggee = Debuggee::start(&[], &program, &[]);
-    let out = gdb(
-        &program,
-        debuggee.port,
-        &[],
-        &["break add", "continue", "detach"],
-    );
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &[]);
+    let out = program.gdb(&debuggee, &["break add", "continue", "detach"]);
     assert_in_order(
         &out,
         &[
@@ -414,18 +629,18 @@ fn a_debugger_that_detaches_lets_the_program_run_on() {
     );
     let (status, stdout, stderr) = debuggee.finish();
     assert_eq!(status.code(), Some(7), "stderr: {stderr}");
-    assert_eq!(stdout, "result 50 counter 10\n");
+    assert_eq!(stdout, OUTPUT);
 }
 
 #[test]
 fn a_port_in_use_is_reported_before_the_program_runs() {
-    let program = target();
+    let program = program(Flavor::Static);
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let out = elfuse_cmd()
         .arg("--gdb")
         .arg(port.to_string())
-        .arg(&program)
+        .arg(&program.path)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(125));

@@ -4,18 +4,26 @@
  * request. Every function is built without optimisation so that source lines and variables
  * are where the tests expect them; the tests name lines by the comments at their end.
  *
- *   gdb_target            exits with status 7
+ *   gdb_target            exits with status 7 (1 if add() did not return 50)
  *   gdb_target threads    four threads meet, then the same exit
  *   gdb_target crash      a store to address 16 (SIGSEGV)
+ *   gdb_target signal     raises SIGUSR2, which has a handler (so has SIGUSR1)
+ *   gdb_target spin       loops until a debugger sets `spinning` to 0
+ *   gdb_target fork       a child calls bump() and exits 3; the parent waits for it
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PLAIN __attribute__((noinline, optimize("O0")))
 
 long counter = 0;
 int global_value = 1234;
+volatile int spinning = 1;
+volatile sig_atomic_t handled = 0;
 static pthread_barrier_t barrier;
 
 PLAIN int add(int a, int b)
@@ -38,6 +46,11 @@ PLAIN void crash(void)
 PLAIN void all_started(void)
 {
     global_value++; /* LINE_ALL_STARTED */
+}
+
+PLAIN static void on_signal(int signo)
+{
+    handled = signo; /* LINE_HANDLER */
 }
 
 PLAIN static void *worker(void *arg)
@@ -67,6 +80,27 @@ PLAIN int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "crash") == 0)
         crash();
-    printf("result %d counter %ld\n", r, counter);
+    if (argc > 1 && strcmp(argv[1], "signal") == 0) {
+        signal(SIGUSR1, on_signal);
+        signal(SIGUSR2, on_signal);
+        raise(SIGUSR2);
+        printf("handled %d\n", (int)handled);
+    }
+    if (argc > 1 && strcmp(argv[1], "spin") == 0) {
+        while (spinning)
+            counter++;
+        counter = 10;
+    }
+    if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+        pid_t child = fork();
+        if (child == 0) {
+            bump();
+            _exit(3);
+        }
+        int status = 0;
+        waitpid(child, &status, 0);
+        printf("child %d\n", WEXITSTATUS(status));
+    }
+    printf("result %d counter %ld global %d\n", r, counter, global_value);
     return r == 50 ? 7 : 1;
 }
