@@ -651,3 +651,193 @@ fn a_port_in_use_is_reported_before_the_program_runs() {
         "{stderr}"
     );
 }
+
+#[test]
+fn gdb_stops_each_thread_at_its_breakpoint_and_watches_reads_and_accesses() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &["threads"]);
+    let out = program.gdb(
+        &debuggee,
+        &[
+            "break worker",
+            "continue",
+            "continue",
+            "continue",
+            "delete",
+            "rwatch counter",
+            "awatch global_value",
+            "continue",
+            "continue",
+            "continue",
+            "continue",
+        ],
+    );
+    // The three workers stop in turn, each in its own thread (2, 3 and 4 in some order).
+    let hits: Vec<&str> = out
+        .lines()
+        .filter(|line| line.contains("hit Breakpoint 1, worker (arg=0x0)"))
+        .collect();
+    assert_eq!(hits.len(), 3, "{out}");
+    let mut threads: Vec<&str> = hits
+        .iter()
+        .map(|line| line.split_whitespace().nth(1).unwrap())
+        .collect();
+    threads.sort_unstable();
+    assert_eq!(threads, ["2", "3", "4"], "{out}");
+    assert_in_order(
+        &out,
+        &[
+            "Hardware read watchpoint 2: counter",
+            "Hardware access (read/write) watchpoint 3: global_value",
+            // all_started() reads, then writes global_value; main reads both for printf.
+            "Thread 1 hit Hardware access (read/write) watchpoint 3: global_value",
+            "Value = 1234",
+            "all_started () at ",
+            "Thread 1 hit Hardware access (read/write) watchpoint 3: global_value",
+            "Old value = 1234",
+            "New value = 1235",
+            "Thread 1 hit Hardware read watchpoint 2: counter",
+            "Value = 10",
+            "main (argc=2, ",
+            "Thread 1 hit Hardware access (read/write) watchpoint 3: global_value",
+            "Value = 1235",
+        ],
+    );
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, "result 50 counter 10 global 1235\n");
+}
+
+/// A minimal remote-protocol client, for the packets a debugger sends first.
+struct Client {
+    stream: std::net::TcpStream,
+    acks: bool,
+}
+
+impl Client {
+    fn connect(port: u16) -> Client {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(stream) => {
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(20)))
+                        .unwrap();
+                    return Client { stream, acks: true };
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("cannot connect to the stub: {e}"),
+            }
+        }
+    }
+
+    fn send(&mut self, body: &str) {
+        use std::io::Write;
+        let sum = body.bytes().fold(0u8, |s, b| s.wrapping_add(b));
+        write!(self.stream, "${body}#{sum:02x}").unwrap();
+    }
+
+    /// The next packet's body (acknowledged while acks are on).
+    fn reply(&mut self) -> String {
+        use std::io::Write;
+        let mut byte = [0u8];
+        loop {
+            self.stream.read_exact(&mut byte).expect("a reply in time");
+            if byte[0] == b'$' {
+                break;
+            }
+        }
+        let mut body = Vec::new();
+        loop {
+            self.stream.read_exact(&mut byte).unwrap();
+            if byte[0] == b'#' {
+                break;
+            }
+            body.push(byte[0]);
+        }
+        let mut sum = [0u8; 2];
+        self.stream.read_exact(&mut sum).unwrap();
+        if self.acks {
+            self.stream.write_all(b"+").unwrap();
+        }
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    fn ask(&mut self, body: &str) -> String {
+        self.send(body);
+        self.reply()
+    }
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn lldbs_first_packets_get_useful_answers_and_an_interrupt_stops_the_program() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &["spin"]);
+    let mut client = Client::connect(debuggee.port);
+
+    assert_eq!(client.ask("QStartNoAckMode"), "OK");
+    client.acks = false;
+    let triple = format!("triple:{};", hex("aarch64-unknown-linux-gnu"));
+    let host = client.ask("qHostInfo");
+    assert!(host.contains(&triple), "{host}");
+    assert!(host.contains("endian:little;"), "{host}");
+    assert!(host.contains("ptrsize:8;"), "{host}");
+    let process = client.ask("qProcessInfo");
+    assert!(process.contains("pid:1;"), "{process}");
+    assert!(process.contains(&triple), "{process}");
+
+    let pc = client.ask("qRegisterInfo20");
+    for field in ["name:pc;", "bitsize:64;", "offset:256;", "generic:pc;"] {
+        assert!(pc.contains(field), "{field} in {pc}");
+    }
+    let fp = client.ask("qRegisterInfo1d");
+    assert!(
+        fp.contains("name:x29;") && fp.contains("generic:fp;"),
+        "{fp}"
+    );
+    let v0 = client.ask("qRegisterInfo22");
+    assert!(
+        v0.contains("name:v0;") && v0.contains("bitsize:128;"),
+        "{v0}"
+    );
+    assert!(
+        client.ask("qRegisterInfo44").starts_with('E'),
+        "past the last"
+    );
+    let xml = client.ask("qXfer:features:read:target.xml:0,3fff");
+    assert!(
+        xml.contains("<architecture>aarch64</architecture>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<feature name="org.gnu.gdb.aarch64.core">"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<feature name="org.gnu.gdb.aarch64.fpu">"#),
+        "{xml}"
+    );
+
+    // Stopped at the entry point; then running, until an interrupt stops it with SIGINT.
+    assert!(client.ask("?").starts_with("T05thread:"));
+    client.send("vCont;c");
+    std::thread::sleep(Duration::from_millis(300));
+    {
+        use std::io::Write;
+        client.stream.write_all(&[0x03]).unwrap();
+    }
+    let stop = client.reply();
+    assert!(stop.starts_with("T02thread:"), "{stop}");
+    let threads = client.ask("qfThreadInfo");
+    assert!(threads.starts_with('m'), "{threads}");
+    // The stopped thread's registers (run-length encoded, so only their presence is checked).
+    let regs = client.ask("g");
+    assert!(!regs.is_empty() && !regs.starts_with('E'), "{regs}");
+    drop(debuggee);
+}
