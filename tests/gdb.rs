@@ -841,3 +841,20 @@ fn lldbs_first_packets_get_useful_answers_and_an_interrupt_stops_the_program() {
     assert!(!regs.is_empty() && !regs.starts_with('E'), "{regs}");
     drop(debuggee);
 }
+
+#[test]
+fn stopping_on_entry_needs_a_debugger_port() {
+    let program = program(Flavor::Static);
+    let out = elfuse_cmd()
+        .arg("--gdb-stop-on-entry")
+        .arg(&program.path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "the program ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--gdb-stop-on-entry needs --gdb or --gdb-listen"),
+        "{stderr}"
+    );
+}

@@ -915,6 +915,7 @@ mod tests {
 
     use super::*;
     use crate::vm::vma::Vma;
+    use crate::vm::{WatchKind, Watchpoint};
 
     const CODE: u64 = 0x10000;
     const DATA: u64 = 0x20000;
@@ -1085,6 +1086,104 @@ mod tests {
             assert_eq!(vcpu.state().x(2), 0);
             assert_eq!(memory.read_val::<u64>(DATA).unwrap(), 0);
         }
+    }
+
+    /// Records every exit and stops at the first one.
+    #[derive(Default)]
+    struct First(Option<VcpuExit>);
+
+    impl ExitHandler for First {
+        fn on_exit(&mut self, _cpu: &mut dyn CpuState, exit: VcpuExit) -> Resume {
+            self.0 = Some(exit);
+            Resume::Stop
+        }
+    }
+
+    const COUNTING: [u32; 5] = [
+        0x9100_0421, // add x1, x1, #1
+        0x9100_0421, // add x1, x1, #1
+        0x9100_0421, // add x1, x1, #1
+        0xf900_0001, // str x1, [x0]
+        0xd400_0001, // svc #0
+    ];
+
+    fn run_with(vcpu: &mut EmuVcpu, config: &DebugConfig) -> Option<VcpuExit> {
+        vcpu.state().set_debug(config).unwrap();
+        let mut first = First::default();
+        vcpu.run(&mut first).unwrap();
+        first.0
+    }
+
+    #[test]
+    fn a_breakpoint_stops_before_its_instruction_runs() {
+        let (_memory, mut vcpu) = vcpu_with(&COUNTING, RW);
+        vcpu.state().set_x(0, DATA);
+        vcpu.state().set_pc(CODE);
+        let config = DebugConfig {
+            breakpoints: [CODE + 8].into(),
+            ..DebugConfig::default()
+        };
+        let exit = run_with(&mut vcpu, &config);
+        assert_eq!(exit, Some(VcpuExit::Debug(DebugStop::Breakpoint)));
+        assert_eq!(vcpu.state().pc(), CODE + 8);
+        assert_eq!(vcpu.state().x(1), 2);
+    }
+
+    #[test]
+    fn a_single_step_runs_exactly_one_instruction_each_time() {
+        let (_memory, mut vcpu) = vcpu_with(&COUNTING, RW);
+        vcpu.state().set_x(0, DATA);
+        vcpu.state().set_pc(CODE);
+        let step = DebugConfig {
+            step: true,
+            ..DebugConfig::default()
+        };
+        for n in 1..=3 {
+            let exit = run_with(&mut vcpu, &step);
+            assert_eq!(exit, Some(VcpuExit::Debug(DebugStop::Step)));
+            assert_eq!(vcpu.state().x(1), n);
+            assert_eq!(vcpu.state().pc(), CODE + 4 * n);
+        }
+        let exit = run_with(&mut vcpu, &DebugConfig::default());
+        assert_eq!(exit, Some(VcpuExit::Syscall));
+    }
+
+    #[test]
+    fn a_write_watchpoint_stops_before_the_store_and_neighbours_run_freely() {
+        let (memory, mut vcpu) = vcpu_with(&COUNTING, RW);
+        vcpu.state().set_pc(CODE);
+        let watch = |addr| DebugConfig {
+            watchpoints: vec![Watchpoint {
+                addr,
+                len: 8,
+                kind: WatchKind::Write,
+            }],
+            ..DebugConfig::default()
+        };
+
+        // A store to the next word of the same page is not stopped.
+        vcpu.state().set_x(0, DATA + 8);
+        let exit = run_with(&mut vcpu, &watch(DATA));
+        assert_eq!(exit, Some(VcpuExit::Syscall));
+        assert_eq!(memory.read_val::<u64>(DATA + 8).unwrap(), 3);
+
+        // A store to the watched word stops on the store, which has not happened.
+        vcpu.state().set_x(0, DATA);
+        vcpu.state().set_x(1, 0);
+        vcpu.state().set_pc(CODE);
+        let exit = run_with(&mut vcpu, &watch(DATA));
+        let hit = DebugStop::Watchpoint {
+            addr: DATA,
+            access: Access::Write,
+        };
+        assert_eq!(exit, Some(VcpuExit::Debug(hit)));
+        assert_eq!(vcpu.state().pc(), CODE + 12);
+        assert_eq!(memory.read_val::<u64>(DATA).unwrap(), 0);
+
+        // Without the watchpoint the store goes through.
+        let exit = run_with(&mut vcpu, &DebugConfig::default());
+        assert_eq!(exit, Some(VcpuExit::Syscall));
+        assert_eq!(memory.read_val::<u64>(DATA).unwrap(), 3);
     }
 
     /// Code that has run once stops being runnable when its page loses `PROT_EXEC`.
