@@ -858,3 +858,25 @@ fn stopping_on_entry_needs_a_debugger_port() {
         "{stderr}"
     );
 }
+
+#[test]
+fn gdb_listen_serves_the_address_given() {
+    let program = program(Flavor::Static);
+    let port = free_port();
+    let child = elfuse_cmd()
+        .arg("--gdb-listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--gdb-stop-on-entry")
+        .arg(&program.path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client = Client::connect(port);
+    assert!(client.ask("?").starts_with("T05thread:"));
+    assert_eq!(client.ask("D"), "OK");
+    let debuggee = Debuggee { child, port };
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, OUTPUT);
+}
