@@ -582,6 +582,8 @@ impl ExecFile for ElfuseTarget {
         let path = crate::kernel::process::lock(&process.exec)
             .host_path
             .clone();
+        // The debugger opens it on the host, from its own working directory.
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
         let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
         Ok(copy_window(&bytes, offset, length, buf))
     }
