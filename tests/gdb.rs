@@ -144,15 +144,14 @@ fn assert_in_order(text: &str, expected: &[&str]) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flavor {
     Static,
-    /// Dynamically linked, run against `common::test_sysroot()`; gdb is told the sysroot.
+    /// Dynamically linked, run against `common::test_sysroot()`.
     Dynamic,
 }
 
-/// The test program of `flavor`, the elfuse options that run it, and gdb's set-up lines.
+/// The test program of `flavor` and the elfuse options that run it.
 struct Program {
     path: PathBuf,
     elfuse_args: Vec<String>,
-    gdb_setup: Vec<String>,
 }
 
 fn program(flavor: Flavor) -> Program {
@@ -160,14 +159,12 @@ fn program(flavor: Flavor) -> Program {
         Flavor::Static => Program {
             path: build_guest("gdb_target", "gdb_target", Link::Static),
             elfuse_args: Vec::new(),
-            gdb_setup: Vec::new(),
         },
         Flavor::Dynamic => {
             let sysroot = common::test_sysroot().display().to_string();
             Program {
                 path: build_guest("gdb_target", "gdb_target_dyn", Link::Dynamic),
-                elfuse_args: vec!["--sysroot".into(), sysroot.clone()],
-                gdb_setup: vec![format!("set sysroot {sysroot}")],
+                elfuse_args: vec!["--sysroot".into(), sysroot],
             }
         }
     }
@@ -179,11 +176,10 @@ impl Program {
         Debuggee::start(entry, &extra, &self.path, args)
     }
 
-    /// gdb against `debuggee`. A static program's file comes from the stub; with a sysroot
-    /// set, gdb would look for the stub's (host) path inside it, so it is given the file.
+    /// gdb against `debuggee`, with its default sysroot (`target:`): it reads the program
+    /// and its libraries through the stub.
     fn gdb(&self, debuggee: &Debuggee, commands: &[&str]) -> String {
-        let file = (!self.gdb_setup.is_empty()).then_some(self.path.as_path());
-        gdb(file, debuggee.port, &self.gdb_setup, commands)
+        gdb(None, debuggee.port, &[], commands)
     }
 }
 
@@ -233,11 +229,9 @@ fn break_read_step_and_exit(flavor: Flavor) {
         ],
     );
     let add_line = format!("gdb_target.c:{}", line_no("LINE_ADD_SUM"));
-    if flavor == Flavor::Static {
-        // gdb was given no file: it found the program through the stub.
-        let reading = format!("Reading symbols from {}...", program.path.display());
-        assert!(out.contains(&reading), "{out}");
-    }
+    // gdb was given no file: it found the program through the stub.
+    let reading = format!("Reading symbols from target:{}...", program.path.display());
+    assert!(out.contains(&reading), "{out}");
     assert_in_order(
         &out,
         &[
@@ -396,30 +390,35 @@ fn gdb_lists_the_four_threads_of_a_dynamic_threaded_program() {
     four_threads(Flavor::Dynamic);
 }
 
-#[test]
-fn gdb_resolves_shared_library_symbols_of_a_dynamic_program() {
+/// The shared-library flow on the dynamic program; `local` names the sysroot to gdb (files
+/// read on the host) instead of letting it read them through the stub.
+fn shared_libraries(local: bool) {
     let program = program(Flavor::Dynamic);
     let sysroot = common::test_sysroot().display().to_string();
     let debuggee = program.start(true, &[]);
-    let out = program.gdb(
-        &debuggee,
-        &[
-            "break add",
-            "continue",
-            "info sharedlibrary",
-            "break printf",
-            "continue",
-            "bt",
-            "continue",
-        ],
-    );
-    let libc = format!("{sysroot}/lib/aarch64-linux-gnu/libc.so.6");
+    let commands = [
+        "break add",
+        "continue",
+        "info sharedlibrary",
+        "break printf",
+        "continue",
+        "bt",
+        "continue",
+    ];
+    let (out, prefix) = if local {
+        let setup = [format!("set sysroot {sysroot}")];
+        let out = gdb(Some(&program.path), debuggee.port, &setup, &commands);
+        (out, sysroot.clone())
+    } else {
+        (program.gdb(&debuggee, &commands), "target:".to_string())
+    };
+    let libc = format!("{prefix}/lib/aarch64-linux-gnu/libc.so.6");
     assert_in_order(
         &out,
         &[
             "Breakpoint 1, add (a=42, b=8) at ",
             "From                To                  Syms Read   Shared Object Library",
-            &format!("Yes (*)     {sysroot}/lib/ld-linux-aarch64.so.1"),
+            &format!("Yes (*)     {prefix}/lib/ld-linux-aarch64.so.1"),
             &format!("Yes (*)     {libc}"),
             "Breakpoint 2 at 0x",
             "Breakpoint 2, 0x",
@@ -436,6 +435,16 @@ fn gdb_resolves_shared_library_symbols_of_a_dynamic_program() {
     let (status, stdout, stderr) = debuggee.finish();
     assert_eq!(status.code(), Some(7), "stderr: {stderr}");
     assert_eq!(stdout, OUTPUT);
+}
+
+#[test]
+fn gdb_reads_the_sysroots_libraries_through_the_stub() {
+    shared_libraries(false);
+}
+
+#[test]
+fn gdb_resolves_shared_library_symbols_from_a_local_sysroot() {
+    shared_libraries(true);
 }
 
 #[test]

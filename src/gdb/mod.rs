@@ -14,6 +14,10 @@
 //! again. Signals stop the debugger before delivery, as under `ptrace`: the debugger decides
 //! which signal, if any, the thread then gets.
 //!
+//! The debugger finds the program and its shared libraries by the guest's paths
+//! (`qXfer:exec-file`, `qXfer:libraries-svr4`) and reads them through the stub ([`files`]),
+//! resolved as the guest resolves them, sysroot included.
+//!
 //! A debugger that detaches or disconnects lets the program run on with no breakpoints; the
 //! stub keeps listening, and a new connection stops the program again. A guest `fork` is not
 //! followed: the child runs undebugged.
@@ -23,11 +27,11 @@
 //! without parking; its registers read as unavailable until it parks. Breakpoints survive an
 //! `execve` unchanged (exec events are not reported). Watchpoints cover accesses by guest
 //! instructions, not by system calls (as hardware watchpoints on Linux). The protocol's
-//! process id is 1 (`gdbstub`'s without extended mode); threads carry their real ids. Files
-//! are not served over the protocol (`vFile`): the debugger reads the program and libraries
-//! from the host, through its sysroot setting for a program run against a sysroot.
+//! process id is 1 (`gdbstub`'s without extended mode); threads carry their real ids. The
+//! debugger's file access (`vFile`) is read-only.
 
 pub mod arch;
+mod files;
 mod libraries;
 mod server;
 pub mod signals;

@@ -28,6 +28,11 @@ use gdbstub::target::ext::breakpoints::{
 };
 use gdbstub::target::ext::exec_file::{ExecFile, ExecFileOps};
 use gdbstub::target::ext::host_info::{HostInfo, HostInfoOps, HostInfoResponse};
+use gdbstub::target::ext::host_io::{
+    FsKind, HostIo, HostIoClose, HostIoCloseOps, HostIoErrno, HostIoError, HostIoFstat,
+    HostIoFstatOps, HostIoOpen, HostIoOpenFlags, HostIoOpenMode, HostIoOpenOps, HostIoOps,
+    HostIoPread, HostIoPreadOps, HostIoResult, HostIoSetfs, HostIoSetfsOps, HostIoStat,
+};
 use gdbstub::target::ext::libraries::{LibrariesSvr4, LibrariesSvr4Ops};
 use gdbstub::target::ext::process_info::{ProcessInfo, ProcessInfoOps, ProcessInfoResponse};
 use gdbstub::target::{Target, TargetError, TargetResult};
@@ -35,7 +40,9 @@ use gdbstub_arch::aarch64::reg::id::AArch64RegId;
 use tracing::{debug, info, warn};
 
 use super::arch::{self, ElfuseAarch64, GdbRegisters};
+use super::files::FileTable;
 use super::{Action, Debugger, PARK_TIMEOUT, StopKind, libraries, signals};
+use crate::kernel::abi::errno::Errno;
 use crate::kernel::abi::signal as sig;
 use crate::kernel::task::ExitStatus;
 use crate::vm::{self, Access, Watchpoint};
@@ -154,6 +161,8 @@ struct ElfuseTarget {
     stopping_since: Option<Instant>,
     /// The thread of the last stop reported.
     last_stop: Option<i32>,
+    /// Files the debugger has open.
+    files: FileTable,
 }
 
 impl ElfuseTarget {
@@ -164,6 +173,7 @@ impl ElfuseTarget {
             locked: false,
             stopping_since: None,
             last_stop: None,
+            files: FileTable::default(),
         }
     }
 
@@ -323,6 +333,10 @@ impl Target for ElfuseTarget {
     }
 
     fn support_process_info(&mut self) -> Option<ProcessInfoOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_host_io(&mut self) -> Option<HostIoOps<'_, Self>> {
         Some(self)
     }
 }
@@ -579,12 +593,15 @@ impl ExecFile for ElfuseTarget {
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
         let process = self.debugger.process().ok_or(TargetError::NonFatal)?;
-        let path = crate::kernel::process::lock(&process.exec)
-            .host_path
-            .clone();
-        // The debugger opens it on the host, from its own working directory.
-        let path = std::fs::canonicalize(&path).unwrap_or(path);
-        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+        // The guest's own name for it (`/proc/self/exe`): the debugger opens it through the
+        // stub's files, or on the host when the guest's root is the host's.
+        let exec = crate::kernel::process::lock(&process.exec);
+        let bytes = if exec.exe.starts_with(b"/") {
+            exec.exe.clone()
+        } else {
+            let path = std::fs::canonicalize(&exec.host_path).unwrap_or(exec.host_path.clone());
+            std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec()
+        };
         Ok(copy_window(&bytes, offset, length, buf))
     }
 }
@@ -691,4 +708,117 @@ fn readable(conn: &TcpStream) -> std::io::Result<bool> {
     let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
     let ready = poll(&mut fds, PollTimeout::ZERO).map_err(std::io::Error::from)?;
     Ok(ready > 0)
+}
+
+/// The protocol's error for `errno`.
+fn host_io_error(errno: Errno) -> HostIoError<&'static str> {
+    let code = match errno {
+        Errno::EPERM => HostIoErrno::EPERM,
+        Errno::ENOENT => HostIoErrno::ENOENT,
+        Errno::EBADF => HostIoErrno::EBADF,
+        Errno::EACCES => HostIoErrno::EACCES,
+        Errno::ENOTDIR => HostIoErrno::ENOTDIR,
+        Errno::EISDIR => HostIoErrno::EISDIR,
+        Errno::EINVAL => HostIoErrno::EINVAL,
+        Errno::EMFILE => HostIoErrno::EMFILE,
+        Errno::ENAMETOOLONG => HostIoErrno::ENAMETOOLONG,
+        Errno::ELOOP | Errno::EIO => HostIoErrno::EIO,
+        _ => HostIoErrno::EUNKNOWN,
+    };
+    HostIoError::Errno(code)
+}
+
+/// Files are read by the guest's paths; writes are refused.
+impl HostIo for ElfuseTarget {
+    fn support_open(&mut self) -> Option<HostIoOpenOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_close(&mut self) -> Option<HostIoCloseOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_pread(&mut self) -> Option<HostIoPreadOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_fstat(&mut self) -> Option<HostIoFstatOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_setfs(&mut self) -> Option<HostIoSetfsOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl HostIoOpen for ElfuseTarget {
+    fn open(
+        &mut self,
+        filename: &[u8],
+        flags: HostIoOpenFlags,
+        _mode: HostIoOpenMode,
+    ) -> HostIoResult<u32, Self> {
+        let writes = HostIoOpenFlags::O_WRONLY
+            | HostIoOpenFlags::O_RDWR
+            | HostIoOpenFlags::O_CREAT
+            | HostIoOpenFlags::O_TRUNC
+            | HostIoOpenFlags::O_APPEND;
+        if flags.intersects(writes) {
+            return Err(HostIoError::Errno(HostIoErrno::EACCES));
+        }
+        let process = self
+            .debugger
+            .process()
+            .ok_or(HostIoError::Errno(HostIoErrno::ENOENT))?;
+        self.files.open(&process, filename).map_err(host_io_error)
+    }
+}
+
+impl HostIoClose for ElfuseTarget {
+    fn close(&mut self, fd: u32) -> HostIoResult<(), Self> {
+        self.files.close(fd).map_err(host_io_error)
+    }
+}
+
+impl HostIoPread for ElfuseTarget {
+    fn pread(
+        &mut self,
+        fd: u32,
+        count: usize,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> HostIoResult<usize, Self> {
+        let len = count.min(buf.len());
+        self.files
+            .pread(fd, offset, &mut buf[..len])
+            .map_err(host_io_error)
+    }
+}
+
+impl HostIoFstat for ElfuseTarget {
+    fn fstat(&mut self, fd: u32) -> HostIoResult<HostIoStat, Self> {
+        let stat = self.files.fstat(fd).map_err(host_io_error)?;
+        Ok(HostIoStat {
+            st_dev: stat.dev as u32,
+            st_ino: stat.ino as u32,
+            st_mode: HostIoOpenMode::from_bits_truncate(stat.mode),
+            st_nlink: stat.nlink as u32,
+            st_uid: stat.uid,
+            st_gid: stat.gid,
+            st_rdev: 0,
+            st_size: stat.size,
+            st_blksize: stat.blksize,
+            st_blocks: stat.blocks,
+            st_atime: stat.atime as u32,
+            st_mtime: stat.mtime as u32,
+            st_ctime: stat.ctime as u32,
+        })
+    }
+}
+
+/// Every process's files are this process's: the file-system name space is the guest's.
+impl HostIoSetfs for ElfuseTarget {
+    fn setfs(&mut self, _fs: FsKind) -> HostIoResult<(), Self> {
+        Ok(())
+    }
 }
