@@ -1,7 +1,7 @@
 //! The debugger stub (`--gdb`): a GDB remote-protocol server, built on `gdbstub`, through
 //! which gdb or lldb debugs the guest process.
 //!
-//! The stub runs on its own host thread ([`server`]); the guest threads meet it at *stop
+//! The stub runs on its own host thread (`server`); the guest threads meet it at *stop
 //! points* in their exit handler. All-stop: when one thread stops (a breakpoint, a finished
 //! step, a watched access, a signal about to be delivered, the entry point), the process is
 //! halted: every other thread is interrupted like a signal interrupts it (guest code is kicked,
@@ -15,7 +15,7 @@
 //! which signal, if any, the thread then gets.
 //!
 //! The debugger finds the program and its shared libraries by the guest's paths
-//! (`qXfer:exec-file`, `qXfer:libraries-svr4`) and reads them through the stub ([`files`]),
+//! (`qXfer:exec-file`, `qXfer:libraries-svr4`) and reads them through the stub (`files`),
 //! resolved as the guest resolves them, sysroot included.
 //!
 //! A debugger that detaches or disconnects lets the program run on with no breakpoints; the
