@@ -375,6 +375,11 @@ fn four_threads(flavor: Flavor) {
         .filter(|line| line.contains("Thread 1."))
         .count();
     assert_eq!(threads, 4, "info threads:\n{listing}");
+    if flavor == Flavor::Static {
+        // Each thread shows its own registers: the workers wait in the barrier.
+        let waiting = listing.matches(" in pthread_barrier_wait ()").count();
+        assert_eq!(waiting, 3, "info threads:\n{listing}");
+    }
     let (status, stdout, _) = debuggee.finish();
     assert_eq!(status.code(), Some(7));
     assert_eq!(stdout, "result 50 counter 10 global 1235\n");

@@ -23,7 +23,7 @@
 //! followed: the child runs undebugged.
 //!
 //! # Limitations
-//! A thread blocked in a call the runtime cannot interrupt is reported stopped after a second
+//! A thread blocked in a call the runtime cannot interrupt is reported stopped after five seconds
 //! without parking; its registers read as unavailable until it parks. Breakpoints survive an
 //! `execve` unchanged (exec events are not reported). Watchpoints cover accesses by guest
 //! instructions, not by system calls (as hardware watchpoints on Linux). The protocol's
@@ -81,7 +81,7 @@ pub enum GdbError {
 }
 
 /// How long the stub waits for every thread to park before it reports a stop anyway.
-const PARK_TIMEOUT: Duration = Duration::from_secs(1);
+const PARK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a parked thread looks at whether its process is ending.
 const PARK_POLL: Duration = Duration::from_millis(50);
 /// How long a process that ended waits for the debugger to be told.
