@@ -906,3 +906,37 @@ fn gdb_listen_serves_the_address_given() {
     assert_eq!(status.code(), Some(7));
     assert_eq!(stdout, OUTPUT);
 }
+
+#[test]
+fn a_debugger_that_vanishes_lets_the_program_run_on() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &[]);
+    let mut client = Client::connect(debuggee.port);
+    assert!(client.ask("?").starts_with("T05thread:"));
+    // A breakpoint (at an address never run), then the connection drops without a detach.
+    assert_eq!(client.ask("Z0,0,4"), "OK");
+    drop(client);
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, OUTPUT);
+}
+
+#[test]
+fn the_stub_keeps_listening_after_a_detach() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &["spin"]);
+    let mut client = Client::connect(debuggee.port);
+    assert!(client.ask("?").starts_with("T05thread:"));
+    assert_eq!(client.ask("D"), "OK");
+    drop(client);
+    // The program spins on undebugged; a second debugger stops it and ends the loop.
+    std::thread::sleep(Duration::from_millis(200));
+    let out = program.gdb(
+        &debuggee,
+        &["print spinning", "set var spinning = 0", "continue"],
+    );
+    assert_in_order(&out, &["$1 = 1", "exited with code 07]"]);
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, OUTPUT);
+}
