@@ -940,3 +940,37 @@ fn the_stub_keeps_listening_after_a_detach() {
     assert_eq!(status.code(), Some(7));
     assert_eq!(stdout, OUTPUT);
 }
+
+/// Requests at the edges of the address space, for unmapped memory, oversized watches and
+/// files that do not exist or would be written get errors, and the program runs on.
+#[test]
+fn odd_requests_get_errors_and_leave_the_program_running() {
+    let program = program(Flavor::Static);
+    let debuggee = program.start(true, &[]);
+    let mut client = Client::connect(debuggee.port);
+    assert!(client.ask("?").starts_with("T05thread:"));
+    assert!(client.ask("mfffffffffffffff0,20").starts_with('E'));
+    assert!(client.ask("m0,10").starts_with('E'));
+    assert!(client.ask("Mfffffffffffffff0,4:00000000").starts_with('E'));
+    assert_eq!(client.ask("Z0,fffffffffffffffc,4"), "OK");
+    assert_eq!(client.ask("Z2,fffffffffffffff8,8"), "OK");
+    assert!(
+        client.ask("Z2,1000,ffffffffff").starts_with('E'),
+        "a huge watch is declined"
+    );
+    assert!(
+        client
+            .ask("vFile:open:2f6e6f2f737563682f66696c65,0,0")
+            .starts_with("F-1,")
+    );
+    assert!(
+        client.ask("vFile:open:2f746d70,1,0").starts_with("F-1,"),
+        "no writes"
+    );
+    client.send("vCont;c");
+    let end = client.reply();
+    assert_eq!(end, "W07", "{end}");
+    let (status, stdout, _) = debuggee.finish();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(stdout, OUTPUT);
+}

@@ -53,6 +53,10 @@ const TRIPLE: &str = "aarch64-unknown-linux-gnu";
 const POLL: Duration = Duration::from_millis(10);
 /// The process id of the protocol's thread ids (`gdbstub` uses 1 without extended mode).
 const PROTOCOL_PID: NonZeroUsize = NonZeroUsize::MIN;
+/// The most breakpoints at once (each is a hook in every thread's engine).
+const MAX_BREAKPOINTS: usize = 4096;
+/// The longest watched range (each watched page slows every access to it).
+const MAX_WATCH_LEN: u64 = 1 << 16;
 /// `EFAULT`, the error number of a memory access outside the guest's mappings.
 const EFAULT: u8 = 14;
 
@@ -516,8 +520,11 @@ impl Breakpoints for ElfuseTarget {
 
 impl SwBreakpoint for ElfuseTarget {
     fn add_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        // Inserting an address already set is still a success.
+        // Inserting an address already set is still a success; past the limit, none is.
         Ok(self.changed_breakpoints(|s| {
+            if s.breakpoints.len() >= MAX_BREAKPOINTS && !s.breakpoints.contains(&addr) {
+                return false;
+            }
             s.breakpoints.insert(addr);
             true
         }))
@@ -558,6 +565,10 @@ impl HwWatchpoint for ElfuseTarget {
         len: u64,
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
+        if len > MAX_WATCH_LEN {
+            // Refused: the debugger falls back to its own (software) watchpoint.
+            return Ok(false);
+        }
         let watch = watchpoint(addr, len, kind);
         Ok(self.changed_breakpoints(|s| {
             s.watchpoints.push(watch);

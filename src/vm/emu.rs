@@ -213,6 +213,7 @@ enum WatchStep {
 
 /// The guest page size the engine's protections work in.
 const PAGE: u64 = 0x1000;
+
 /// The cross-thread part of an engine: its raw handle, for `uc_emu_stop`.
 struct EmuKick {
     engine: Mutex<usize>,
@@ -559,7 +560,7 @@ fn apply_debug(uc: &mut Unicorn<'_, EmuData>, wanted: DebugConfig) -> Result<(),
             .map_err(|e| err("adding a breakpoint", e))?;
         uc.get_data_mut().debug.breakpoints.insert(addr, hook);
         // Code already translated at the address has no call to the hook.
-        let _ = uc.ctl_remove_cache(addr, addr + 4);
+        let _ = uc.ctl_remove_cache(addr, addr.saturating_add(4));
     }
 
     uc.get_data_mut().debug.current = wanted;
@@ -608,7 +609,10 @@ fn protect_watched(uc: &mut Unicorn<'_, EmuData>) -> Result<(), String> {
                 super::WatchKind::Write => *taken |= UcProt::WRITE,
                 _ => *taken |= UcProt::READ | UcProt::WRITE | UcProt::EXEC,
             }
-            page += PAGE;
+            let Some(next) = page.checked_add(PAGE) else {
+                break;
+            };
+            page = next;
         }
     }
     let suspended = debug.watch_step != WatchStep::Idle;
