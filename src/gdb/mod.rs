@@ -28,7 +28,9 @@
 //! `execve` unchanged (exec events are not reported). Watchpoints cover accesses by guest
 //! instructions, not by system calls (as hardware watchpoints on Linux). The protocol's
 //! process id is 1 (`gdbstub`'s without extended mode); threads carry their real ids. The
-//! debugger's file access (`vFile`) is read-only.
+//! debugger's file access (`vFile`) is read-only. lldb (14) connected with `gdb-remote` does
+//! not load a dynamic program's libraries through the stub; only static programs are tested
+//! with it.
 
 pub mod arch;
 mod files;
