@@ -10,8 +10,10 @@
 //! - [`vm`]: the vCPU backend trait, its implementations and guest memory.
 //! - [`host`]: every host-OS call, with the per-OS parts in `host::linux`/`host::macos`.
 //! - [`trace`]: `--trace` output.
+//! - [`gdb`]: the debugger stub (`--gdb`).
 
 pub mod cli;
+pub mod gdb;
 pub mod host;
 pub mod kernel;
 pub mod launcher;

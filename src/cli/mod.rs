@@ -119,6 +119,9 @@ struct RunArgs {
     #[arg(long, value_name = "NAME|DIR")]
     sysroot: Option<OsString>,
 
+    #[command(flatten)]
+    gdb: GdbArgs,
+
     /// The program and its arguments.
     #[arg(value_name = "PROG", trailing_var_arg = true, num_args = 1..)]
     command: Vec<OsString>,
@@ -126,6 +129,43 @@ struct RunArgs {
     /// Where to load the program from, when not from PROG (binfmt_misc's descriptor).
     #[arg(skip)]
     load_from: Option<PathBuf>,
+}
+
+/// Options for debugging the program with gdb or lldb.
+#[derive(Args, Debug, Default)]
+struct GdbArgs {
+    /// Serve a debugger (gdb's remote protocol) on 127.0.0.1:PORT.
+    #[arg(long, value_name = "PORT", conflicts_with = "gdb_listen")]
+    gdb: Option<u16>,
+
+    /// Serve a debugger on ADDR:PORT (any address, said explicitly).
+    #[arg(long, value_name = "ADDR:PORT")]
+    gdb_listen: Option<std::net::SocketAddr>,
+
+    /// Stop before the program's first instruction until a debugger connects and resumes it.
+    #[arg(long)]
+    gdb_stop_on_entry: bool,
+}
+
+impl GdbArgs {
+    /// The stub's options, if a debugger is to be served.
+    fn options(&self) -> Result<Option<crate::gdb::GdbOptions>, Failure> {
+        let listen = match (self.gdb, self.gdb_listen) {
+            (Some(port), _) => std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            (None, Some(addr)) => addr,
+            (None, None) if self.gdb_stop_on_entry => {
+                return Err(Failure {
+                    error: anyhow::anyhow!("--gdb-stop-on-entry needs --gdb or --gdb-listen"),
+                    code: 2,
+                });
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(crate::gdb::GdbOptions {
+            listen,
+            stop_on_entry: self.gdb_stop_on_entry,
+        }))
+    }
 }
 
 /// Options every command takes.
@@ -497,6 +537,7 @@ fn run(args: RunArgs, stderr: &SharedStderr) -> Result<Status, Failure> {
         backend,
         tracer: tracer(&args)?,
         root,
+        debug: args.gdb.options()?,
     };
     let status = kernel::run(spec).with_context(|| name.to_string_lossy().into_owned())?;
     Ok(Status::Guest(status))

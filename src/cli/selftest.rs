@@ -33,6 +33,7 @@ pub(super) fn run(args: &CommonArgs, stderr: &SharedStderr) -> Result<Status, Fa
         backend,
         tracer: None,
         root: kernel::GuestRoot::host(),
+        debug: None,
     };
     let status = kernel::run(spec)?;
     let (line, code) = match status {

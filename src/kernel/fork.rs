@@ -150,6 +150,8 @@ fn become_child(ctx: &mut Ctx<'_>, args: &CloneArgs, vfork_done: Option<OwnedFd>
         shared.attach(vcpu);
     }
 
+    // The debugger follows the parent.
+    crate::gdb::forget_in_child(ctx.task, ctx.cpu);
     let t = &mut *ctx.task;
     t.process = process.clone();
     t.shared = shared.clone();

@@ -460,6 +460,7 @@ mod tests {
             0,
             Arc::new(Mutex::new(SigQueue::default())),
             Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
         )
     }
 

@@ -70,6 +70,8 @@ pub struct RunSpec {
     pub tracer: Option<Tracer>,
     /// The guest's root directory.
     pub root: GuestRoot,
+    /// Serve a debugger (`--gdb`).
+    pub debug: Option<crate::gdb::GdbOptions>,
 }
 
 /// Why a guest could not be started or kept running.
@@ -90,6 +92,9 @@ pub enum RuntimeError {
     /// A forked process could not take over its parent's state.
     #[error("cannot take over the forked process: {0}")]
     Handover(std::io::Error),
+    /// The debugger stub could not start.
+    #[error(transparent)]
+    Debugger(#[from] crate::gdb::GdbError),
 }
 
 /// Loads and runs a program to completion.
@@ -133,6 +138,9 @@ pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
         tracer: spec.tracer.map(Arc::new),
     });
     set_current_process(&process);
+    if let Some(options) = spec.debug {
+        crate::gdb::start(&process, options)?;
+    }
 
     let shared = process.add_thread(pid, 0);
     let task = Task::new(process.clone(), shared, comm_of(&spec.execfn));
@@ -140,7 +148,11 @@ pub fn run(spec: RunSpec) -> Result<ExitStatus, RuntimeError> {
     // After a guest fork this host thread may end as the child, whose process is not the
     // one created above.
     let process = thread::run(task, image.regs)?;
-    Ok(process.wait_exit())
+    let status = process.wait_exit();
+    if let Some(debugger) = process.debugger.get() {
+        debugger.report_exit(status);
+    }
+    Ok(status)
 }
 
 /// The process-wide host set-up every elfuse process running a guest needs first: `SIGPIPE`

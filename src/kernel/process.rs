@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use crate::kernel::abi::rlimit;
 use crate::kernel::abi::structs::{KernelSigaction, Rlimit};
@@ -181,6 +181,10 @@ pub struct Process {
     pub vfork_done: Mutex<Option<OwnedFd>>,
     /// Interval and POSIX timers (a new process, forked or not, has none).
     pub timers: Timers,
+    /// The debugger stub serving this process (`--gdb`); a forked child has none.
+    pub debugger: OnceLock<Arc<crate::gdb::Debugger>>,
+    /// Set while the debugger stops the process (shared with every thread's wake-up test).
+    pub debug_halt: Arc<AtomicBool>,
 }
 
 /// The parts of a new process that differ from one start to another.
@@ -235,6 +239,8 @@ impl Process {
             futexes: FutexTable::default(),
             vfork_done: Mutex::new(None),
             timers: Timers::new(),
+            debugger: OnceLock::new(),
+            debug_halt: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -279,7 +285,13 @@ impl Process {
 
     /// A new thread's shared part, registered with the process.
     pub fn add_thread(&self, tid: i32, sigmask: u64) -> Arc<TaskShared> {
-        let shared = TaskShared::new(tid, sigmask, self.pending.clone(), self.dying.clone());
+        let shared = TaskShared::new(
+            tid,
+            sigmask,
+            self.pending.clone(),
+            self.dying.clone(),
+            self.debug_halt.clone(),
+        );
         let mut threads = lock(&self.threads);
         threads.insert(tid, shared.clone());
         if threads.len() > 1 {

@@ -312,7 +312,8 @@ fn take_queued(task: &Task) -> Option<SigInfo> {
 /// Delivers the next deliverable pending signal, if any, and settles an interrupted syscall.
 pub fn deliver_pending(task: &mut Task, cpu: &mut dyn CpuState) {
     let interrupted = task.interrupted.take();
-    let Some(info) = take_next(task) else {
+    let taken = take_next(task).and_then(|info| crate::gdb::on_signal(task, cpu, info));
+    let Some(info) = taken else {
         if let Some(call) = interrupted {
             restart_syscall(cpu, call);
         }

@@ -69,6 +69,8 @@ pub struct TaskShared {
     process_pending: Arc<Mutex<SigQueue>>,
     /// Set when the process is ending: every wait and blocking call returns.
     dying: Arc<AtomicBool>,
+    /// Set while a debugger stops the process: waits return so the thread can park.
+    debug_halt: Arc<AtomicBool>,
     /// Set when this thread alone must end (another thread's `execve`).
     killed: AtomicBool,
     state: AtomicU8,
@@ -86,12 +88,13 @@ pub struct TaskShared {
 }
 
 impl TaskShared {
-    /// A thread of a process whose shared queue and exit flag are given.
+    /// A thread of a process whose shared queue, exit flag and debugger stop flag are given.
     pub fn new(
         tid: i32,
         sigmask: u64,
         process_pending: Arc<Mutex<SigQueue>>,
         dying: Arc<AtomicBool>,
+        debug_halt: Arc<AtomicBool>,
     ) -> Arc<TaskShared> {
         Arc::new(TaskShared {
             tid,
@@ -100,6 +103,7 @@ impl TaskShared {
             pending: Mutex::new(SigQueue::default()),
             process_pending,
             dying,
+            debug_halt,
             killed: AtomicBool::new(false),
             state: AtomicU8::new(IN_KERNEL),
             wake_seq: Mutex::new(0),
@@ -132,9 +136,12 @@ impl TaskShared {
         lock(&self.pending).set() | lock(&self.process_pending).set()
     }
 
-    /// Whether something should interrupt a wait: a deliverable signal or the thread ending.
+    /// Whether something should interrupt a wait: a deliverable signal, the thread ending, or
+    /// a debugger stopping the process (the call is restarted once it resumes).
     pub fn should_wake(&self) -> bool {
-        self.dying() || self.pending_set() & !self.mask() != 0
+        self.dying()
+            || self.debug_halt.load(Ordering::SeqCst)
+            || self.pending_set() & !self.mask() != 0
     }
 
     /// Whether the thread must end: the process is ending, or another thread's `execve`
@@ -320,6 +327,8 @@ pub struct Task {
     pub saved_mask: Option<u64>,
     /// The registers of a new image, set by `execve` before it stops the vCPU.
     pub exec_regs: Option<crate::vm::CpuSnapshot>,
+    /// What the debugger asked of this thread, if one is attached.
+    pub debug: crate::gdb::TaskDebug,
 }
 
 /// A thread name from a program path: its last component, cut to 15 bytes.
@@ -352,6 +361,7 @@ impl Task {
             fault_esr: 0,
             saved_mask: None,
             exec_regs: None,
+            debug: crate::gdb::TaskDebug::default(),
         }
     }
 
@@ -404,7 +414,7 @@ impl Task {
             }
             VcpuExit::Undefined => SigInfo::fault(sig::SIGILL, sig::code::ILL_ILLOPC, cpu.pc()),
             VcpuExit::Breakpoint => SigInfo::fault(sig::SIGTRAP, sig::code::TRAP_BRKPT, cpu.pc()),
-            VcpuExit::Syscall | VcpuExit::Interrupted => return,
+            VcpuExit::Syscall | VcpuExit::Interrupted | VcpuExit::Debug(_) => return,
         };
         signal::force_synchronous(self, cpu, info);
     }
@@ -416,6 +426,7 @@ impl ExitHandler for Task {
         match exit {
             VcpuExit::Syscall => syscalls::dispatch(self, cpu),
             VcpuExit::Interrupted => sched::yield_now(),
+            VcpuExit::Debug(stop) => crate::gdb::on_debug_exit(self, cpu, stop),
             other => self.fault(cpu, other),
         }
         if self.outcome.is_none() && self.shared.dying() {
@@ -423,6 +434,9 @@ impl ExitHandler for Task {
         }
         if self.outcome.is_none() {
             signal::deliver_pending(self, cpu);
+        }
+        if self.outcome.is_none() && self.process.debugger.get().is_some() {
+            crate::gdb::before_guest(self, cpu);
         }
         if self.outcome.is_some() {
             return Resume::Stop;

@@ -56,6 +56,12 @@ fn run_vcpu(task: &mut Task, mut regs: CpuSnapshot) -> Result<Outcome, RuntimeEr
         vcpu.state().restore(&regs);
         task.shared.attach(vcpu.handle());
         sched::set_vcpu(vcpu.handle());
+        if task.process.debugger.get().is_some() {
+            crate::gdb::thread_start(task, vcpu.state());
+            if let Some(outcome) = task.outcome.take() {
+                return Ok(outcome);
+            }
+        }
         loop {
             vcpu.run(task)?;
             match task.outcome.take() {

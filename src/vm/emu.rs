@@ -9,23 +9,34 @@
 //! A `svc` is served inside unicorn's interrupt hook without leaving the execution loop; other
 //! exits stop the engine and are reported from [`Vcpu::run`] with the PC on the instruction.
 //!
+//! Debugging ([`CpuState::set_debug`]) uses the engine's own hooks: a code hook on each
+//! breakpoint address stops before the instruction runs, a code hook on every address while
+//! single-stepping stops before the second instruction, and watched pages lose the watched
+//! access in the engine, so the access faults before it happens; a fault the watch itself
+//! caused is either the watchpoint's stop or, for a neighbour of the watched bytes, one
+//! instruction run with the page's real protection.
+//!
 //! # Limitations
 //! Unicorn does not report the fault address of alignment faults, so those exits carry none.
+//! Hooks are compiled into translated code, so adding a breakpoint drops the code translated
+//! at its address and starting a single step drops all of it. Every access to a watched page
+//! (not only to the watched bytes) costs one such single step.
 
+use std::collections::BTreeMap;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tracing::{debug, warn};
 use unicorn_engine::unicorn_const::{Arch, HookType, MemType, Mode, Prot as UcProt, uc_error};
-use unicorn_engine::{Arm64CpuModel, RegisterARM64, RegisterARM64CP, Unicorn};
+use unicorn_engine::{Arm64CpuModel, RegisterARM64, RegisterARM64CP, UcHookId, Unicorn};
 
 use super::cpufeatures::IdRegisters;
 use super::memory::{GuestMemory, MemCursor, MemEvent};
 use super::vma::Prot;
 use super::{
-    Access, Backend, CpuState, ExitHandler, FpState, HwCaps, Kick, Resume, Vcpu, VcpuError,
-    VcpuExit, VcpuHandle,
+    Access, Backend, CpuState, DebugConfig, DebugError, DebugStop, ExitHandler, FpState, HwCaps,
+    Kick, Resume, Vcpu, VcpuError, VcpuExit, VcpuHandle,
 };
 
 /// QEMU's exception numbers, as unicorn passes them to the interrupt hook.
@@ -76,6 +87,10 @@ impl Backend for EmuBackend {
     }
 
     fn serializes_guests(&self) -> bool {
+        true
+    }
+
+    fn supports_debug(&self) -> bool {
         true
     }
 }
@@ -161,7 +176,43 @@ struct EmuData {
     pending: Option<VcpuExit>,
     /// A failure inside a hook that must end `run`.
     error: Option<String>,
+    /// The debugger's breakpoints, watchpoints and stepping.
+    debug: EmuDebug,
 }
+
+/// The debugger's state in one engine.
+#[derive(Default)]
+struct EmuDebug {
+    /// A configuration to put in force before guest code runs again.
+    wanted: Option<DebugConfig>,
+    /// The configuration in force.
+    current: DebugConfig,
+    /// The code hook of each breakpoint address.
+    breakpoints: BTreeMap<u64, UcHookId>,
+    /// The code hook on every address, while an instruction is being stepped.
+    step_hook: Option<UcHookId>,
+    /// The stepped instruction has started (the hook's next call is the one after it).
+    step_ran: bool,
+    /// Where a step over a neighbour of watched bytes is.
+    watch_step: WatchStep,
+    /// Watched pages: the protection the mapping gives, and the one the engine enforces.
+    watched: BTreeMap<u64, (UcProt, UcProt)>,
+}
+
+/// A step over an access to a watched page that touches no watched bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum WatchStep {
+    /// None in progress.
+    #[default]
+    Idle,
+    /// The access faulted: its instruction must run once with the real protection.
+    Requested,
+    /// The instruction is running with the real protection.
+    Running,
+}
+
+/// The guest page size the engine's protections work in.
+const PAGE: u64 = 0x1000;
 
 /// The cross-thread part of an engine: its raw handle, for `uc_emu_stop`.
 struct EmuKick {
@@ -279,14 +330,20 @@ fn sync_engine(uc: &mut Unicorn<'_, EmuData>) -> Result<(), String> {
     let Some((memory, mut cursor)) = uc.get_data_mut().sync.take() else {
         return Ok(());
     };
-    let result = if memory.has_events(&cursor) {
+    let changed = memory.has_events(&cursor);
+    let result = if changed {
         let events = memory.take_events(&mut cursor);
         apply_events(uc, &memory, &events)
     } else {
         Ok(())
     };
     uc.get_data_mut().sync = Some((memory, cursor));
-    result
+    result?;
+    if changed && !uc.get_data().debug.watched.is_empty() {
+        // A protection change or a new mapping must not lift a watch.
+        protect_watched(uc)?;
+    }
+    Ok(())
 }
 
 fn apply_events(
@@ -373,6 +430,9 @@ fn on_interrupt(uc: &mut Unicorn<'_, EmuData>, intno: u32) {
             if resume == Resume::Stop {
                 uc.get_data_mut().stop = true;
                 let _ = uc.emu_stop();
+            } else if uc.get_data().debug.wanted.is_some() {
+                // The run loop puts the new debug configuration in force and carries on.
+                let _ = uc.emu_stop();
             }
             return;
         }
@@ -395,9 +455,12 @@ fn on_memory_fault(
     uc: &mut Unicorn<'_, EmuData>,
     kind: MemType,
     addr: u64,
-    _size: usize,
+    size: usize,
     _value: i64,
 ) -> bool {
+    if !uc.get_data().debug.watched.is_empty() && watch_fault(uc, kind, addr, size as u64) {
+        return false;
+    }
     let (access, unmapped) = match kind {
         MemType::READ_UNMAPPED => (Access::Read, true),
         MemType::WRITE_UNMAPPED => (Access::Write, true),
@@ -412,6 +475,171 @@ fn on_memory_fault(
         unmapped,
     });
     false
+}
+
+/// Handles a fault a watched page's reduced protection caused: the watchpoint's stop if the
+/// access touches watched bytes, otherwise one instruction run with the real protection. False
+/// if the fault is the guest's own.
+fn watch_fault(uc: &mut Unicorn<'_, EmuData>, kind: MemType, addr: u64, size: u64) -> bool {
+    let (access, need) = match kind {
+        MemType::READ_PROT => (Access::Read, UcProt::READ),
+        MemType::WRITE_PROT => (Access::Write, UcProt::WRITE),
+        MemType::FETCH_PROT => (Access::Execute, UcProt::EXEC),
+        _ => return false,
+    };
+    let debug = &mut uc.get_data_mut().debug;
+    let last = addr.saturating_add(size.max(1) - 1);
+    let ours = [addr & !(PAGE - 1), last & !(PAGE - 1)]
+        .iter()
+        .filter_map(|page| debug.watched.get(page))
+        .any(|(real, engine)| real.0 & need.0 != 0 && engine.0 & need.0 == 0);
+    if !ours {
+        return false;
+    }
+    let hit = debug.watch_step == WatchStep::Idle
+        && debug
+            .current
+            .watchpoints
+            .iter()
+            .any(|w| w.kind.matches(access) && w.overlaps(addr, size));
+    let data = uc.get_data_mut();
+    if hit {
+        data.pending = Some(VcpuExit::Debug(DebugStop::Watchpoint { addr, access }));
+    } else {
+        data.debug.watch_step = WatchStep::Requested;
+    }
+    true
+}
+
+/// The single-step hook: lets the first instruction run and stops before the next one.
+fn on_step(uc: &mut Unicorn<'_, EmuData>, _addr: u64, _size: u32) {
+    let debug = &mut uc.get_data_mut().debug;
+    if !debug.step_ran {
+        debug.step_ran = true;
+        return;
+    }
+    if debug.watch_step == WatchStep::Running {
+        // The watched pages get their reduced protection back in the run loop.
+        debug.watch_step = WatchStep::Idle;
+        if !debug.current.step {
+            let _ = uc.emu_stop();
+            return;
+        }
+    }
+    uc.get_data_mut().pending = Some(VcpuExit::Debug(DebugStop::Step));
+    let _ = uc.emu_stop();
+}
+
+/// A breakpoint hook: stops before the instruction at a breakpoint address runs.
+fn on_breakpoint(uc: &mut Unicorn<'_, EmuData>, addr: u64, _size: u32) {
+    let debug = &uc.get_data().debug;
+    if debug.current.step
+        || debug.watch_step != WatchStep::Idle
+        || !debug.current.breakpoints.contains(&addr)
+    {
+        return;
+    }
+    uc.get_data_mut().pending = Some(VcpuExit::Debug(DebugStop::Breakpoint));
+    let _ = uc.emu_stop();
+}
+
+/// Puts a new debug configuration in force: breakpoint hooks, the step hook, watched pages.
+fn apply_debug(uc: &mut Unicorn<'_, EmuData>, wanted: DebugConfig) -> Result<(), String> {
+    let err = |what: &str, e: uc_error| uc_err(what, e);
+
+    let old: Vec<u64> = uc.get_data().debug.breakpoints.keys().copied().collect();
+    for addr in old.iter().filter(|a| !wanted.breakpoints.contains(a)) {
+        if let Some(hook) = uc.get_data_mut().debug.breakpoints.remove(addr) {
+            uc.remove_hook(hook)
+                .map_err(|e| err("removing a breakpoint", e))?;
+        }
+    }
+    for &addr in wanted.breakpoints.iter().filter(|a| !old.contains(a)) {
+        let hook = uc
+            .add_code_hook(addr, addr, on_breakpoint)
+            .map_err(|e| err("adding a breakpoint", e))?;
+        uc.get_data_mut().debug.breakpoints.insert(addr, hook);
+        // Code already translated at the address has no call to the hook.
+        let _ = uc.ctl_remove_cache(addr, addr.saturating_add(4));
+    }
+
+    uc.get_data_mut().debug.current = wanted;
+    set_step_hook(uc, uc.get_data().debug.current.step)?;
+    uc.get_data_mut().debug.step_ran = false;
+    protect_watched(uc)
+}
+
+/// Installs or removes the hook on every instruction. Installing it drops all translated code,
+/// which was compiled without calls to it.
+fn set_step_hook(uc: &mut Unicorn<'_, EmuData>, on: bool) -> Result<(), String> {
+    let hook = uc.get_data().debug.step_hook;
+    match (on, hook) {
+        (true, None) => {
+            let hook = uc
+                .add_code_hook(1, 0, on_step)
+                .map_err(|e| uc_err("adding the single-step hook", e))?;
+            uc.get_data_mut().debug.step_hook = Some(hook);
+            let _ = uc.ctl_flush_tb();
+        }
+        (false, Some(hook)) => {
+            uc.get_data_mut().debug.step_hook = None;
+            uc.remove_hook(hook)
+                .map_err(|e| uc_err("removing the single-step hook", e))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Gives every watched page the protection its watchpoints call for (or, during a watch step,
+/// its real one), and every page no longer watched its real protection back.
+fn protect_watched(uc: &mut Unicorn<'_, EmuData>) -> Result<(), String> {
+    let Some(memory) = uc.get_data().sync.as_ref().map(|(m, _)| m.clone()) else {
+        return Ok(());
+    };
+    let debug = &uc.get_data().debug;
+    let mut reduce: BTreeMap<u64, UcProt> = BTreeMap::new();
+    for watch in &debug.current.watchpoints {
+        let first = watch.addr & !(PAGE - 1);
+        let last = watch.addr.saturating_add(watch.len.max(1) - 1) & !(PAGE - 1);
+        let mut page = first;
+        while page <= last {
+            let taken = reduce.entry(page).or_insert(UcProt::NONE);
+            match watch.kind {
+                super::WatchKind::Write => *taken |= UcProt::WRITE,
+                _ => *taken |= UcProt::READ | UcProt::WRITE | UcProt::EXEC,
+            }
+            let Some(next) = page.checked_add(PAGE) else {
+                break;
+            };
+            page = next;
+        }
+    }
+    let suspended = debug.watch_step != WatchStep::Idle;
+    let mut pages: Vec<u64> = debug.watched.keys().copied().collect();
+    pages.extend(reduce.keys().copied());
+    pages.sort_unstable();
+    pages.dedup();
+
+    let mut watched = BTreeMap::new();
+    for page in pages {
+        let real = match memory.vmas().find(page) {
+            Some(vma) => uc_prot(vma.effective_prot()),
+            None => continue,
+        };
+        let engine = match reduce.get(&page) {
+            Some(taken) if !suspended => UcProt(real.0 & !taken.0),
+            _ => real,
+        };
+        if reduce.contains_key(&page) {
+            watched.insert(page, (real, engine));
+        }
+        uc.mem_protect(page, PAGE, engine)
+            .map_err(|e| uc_err(&format!("protecting watched page {page:#x}"), e))?;
+    }
+    let _ = uc.ctl_flush_tlb();
+    uc.get_data_mut().debug.watched = watched;
+    Ok(())
 }
 
 impl Vcpu for EmuVcpu {
@@ -439,6 +667,39 @@ impl Vcpu for EmuVcpu {
 }
 
 impl EmuVcpu {
+    /// Puts a new debug configuration in force, and starts or ends a watch step.
+    fn sync_debug(&mut self) -> Result<(), VcpuError> {
+        if let Some(wanted) = self.uc.get_data_mut().debug.wanted.take() {
+            apply_debug(&mut self.uc, wanted).map_err(VcpuError::Run)?;
+        }
+        let debug = &mut self.uc.get_data_mut().debug;
+        let stepping = debug.step_hook.is_some();
+        if debug.watch_step == WatchStep::Requested {
+            // A neighbour of watched bytes: run its one instruction with the real protection.
+            debug.watch_step = WatchStep::Running;
+            debug.step_ran = false;
+            set_step_hook(&mut self.uc, true).map_err(VcpuError::Run)?;
+            protect_watched(&mut self.uc).map_err(VcpuError::Run)?;
+        } else if debug.watch_step == WatchStep::Idle && stepping && !debug.current.step {
+            // A watch step is over: the watched pages lose the watched access again.
+            set_step_hook(&mut self.uc, false).map_err(VcpuError::Run)?;
+            protect_watched(&mut self.uc).map_err(VcpuError::Run)?;
+        }
+        Ok(())
+    }
+
+    /// Ends a watch step cut short by another exit (a real fault of the stepped instruction).
+    fn end_watch_step(&mut self) -> Result<(), VcpuError> {
+        let debug = &mut self.uc.get_data_mut().debug;
+        if debug.watch_step == WatchStep::Idle {
+            return Ok(());
+        }
+        debug.watch_step = WatchStep::Idle;
+        let step = debug.current.step;
+        set_step_hook(&mut self.uc, step).map_err(VcpuError::Run)?;
+        protect_watched(&mut self.uc).map_err(VcpuError::Run)
+    }
+
     fn run_loop(&mut self) -> Result<(), VcpuError> {
         loop {
             if self.kick.requested.swap(false, Ordering::SeqCst)
@@ -447,6 +708,7 @@ impl EmuVcpu {
                 return Ok(());
             }
             self.sync_memory()?;
+            self.sync_debug()?;
 
             let data = self.uc.get_data_mut();
             data.stop = false;
@@ -465,9 +727,13 @@ impl EmuVcpu {
                 return Ok(());
             }
             if let Some(exit) = data.pending.take() {
+                self.end_watch_step()?;
                 if call_handler(&mut self.uc, exit) == Resume::Stop {
                     return Ok(());
                 }
+                continue;
+            }
+            if data.debug.watch_step == WatchStep::Requested {
                 continue;
             }
             match result {
@@ -636,6 +902,13 @@ impl CpuState for Unicorn<'_, EmuData> {
         put(self, RegisterARM64::FPSR, u64::from(fp.fpsr));
         put(self, RegisterARM64::FPCR, u64::from(fp.fpcr));
     }
+
+    fn set_debug(&mut self, config: &DebugConfig) -> Result<(), DebugError> {
+        // Hooks cannot change inside a hook: the run loop puts it in force before the guest
+        // runs again.
+        self.get_data_mut().debug.wanted = Some(config.clone());
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -646,6 +919,7 @@ mod tests {
 
     use super::*;
     use crate::vm::vma::Vma;
+    use crate::vm::{WatchKind, Watchpoint};
 
     const CODE: u64 = 0x10000;
     const DATA: u64 = 0x20000;
@@ -816,6 +1090,104 @@ mod tests {
             assert_eq!(vcpu.state().x(2), 0);
             assert_eq!(memory.read_val::<u64>(DATA).unwrap(), 0);
         }
+    }
+
+    /// Records every exit and stops at the first one.
+    #[derive(Default)]
+    struct First(Option<VcpuExit>);
+
+    impl ExitHandler for First {
+        fn on_exit(&mut self, _cpu: &mut dyn CpuState, exit: VcpuExit) -> Resume {
+            self.0 = Some(exit);
+            Resume::Stop
+        }
+    }
+
+    const COUNTING: [u32; 5] = [
+        0x9100_0421, // add x1, x1, #1
+        0x9100_0421, // add x1, x1, #1
+        0x9100_0421, // add x1, x1, #1
+        0xf900_0001, // str x1, [x0]
+        0xd400_0001, // svc #0
+    ];
+
+    fn run_with(vcpu: &mut EmuVcpu, config: &DebugConfig) -> Option<VcpuExit> {
+        vcpu.state().set_debug(config).unwrap();
+        let mut first = First::default();
+        vcpu.run(&mut first).unwrap();
+        first.0
+    }
+
+    #[test]
+    fn a_breakpoint_stops_before_its_instruction_runs() {
+        let (_memory, mut vcpu) = vcpu_with(&COUNTING, RW);
+        vcpu.state().set_x(0, DATA);
+        vcpu.state().set_pc(CODE);
+        let config = DebugConfig {
+            breakpoints: [CODE + 8].into(),
+            ..DebugConfig::default()
+        };
+        let exit = run_with(&mut vcpu, &config);
+        assert_eq!(exit, Some(VcpuExit::Debug(DebugStop::Breakpoint)));
+        assert_eq!(vcpu.state().pc(), CODE + 8);
+        assert_eq!(vcpu.state().x(1), 2);
+    }
+
+    #[test]
+    fn a_single_step_runs_exactly_one_instruction_each_time() {
+        let (_memory, mut vcpu) = vcpu_with(&COUNTING, RW);
+        vcpu.state().set_x(0, DATA);
+        vcpu.state().set_pc(CODE);
+        let step = DebugConfig {
+            step: true,
+            ..DebugConfig::default()
+        };
+        for n in 1..=3 {
+            let exit = run_with(&mut vcpu, &step);
+            assert_eq!(exit, Some(VcpuExit::Debug(DebugStop::Step)));
+            assert_eq!(vcpu.state().x(1), n);
+            assert_eq!(vcpu.state().pc(), CODE + 4 * n);
+        }
+        let exit = run_with(&mut vcpu, &DebugConfig::default());
+        assert_eq!(exit, Some(VcpuExit::Syscall));
+    }
+
+    #[test]
+    fn a_write_watchpoint_stops_before_the_store_and_neighbours_run_freely() {
+        let (memory, mut vcpu) = vcpu_with(&COUNTING, RW);
+        vcpu.state().set_pc(CODE);
+        let watch = |addr| DebugConfig {
+            watchpoints: vec![Watchpoint {
+                addr,
+                len: 8,
+                kind: WatchKind::Write,
+            }],
+            ..DebugConfig::default()
+        };
+
+        // A store to the next word of the same page is not stopped.
+        vcpu.state().set_x(0, DATA + 8);
+        let exit = run_with(&mut vcpu, &watch(DATA));
+        assert_eq!(exit, Some(VcpuExit::Syscall));
+        assert_eq!(memory.read_val::<u64>(DATA + 8).unwrap(), 3);
+
+        // A store to the watched word stops on the store, which has not happened.
+        vcpu.state().set_x(0, DATA);
+        vcpu.state().set_x(1, 0);
+        vcpu.state().set_pc(CODE);
+        let exit = run_with(&mut vcpu, &watch(DATA));
+        let hit = DebugStop::Watchpoint {
+            addr: DATA,
+            access: Access::Write,
+        };
+        assert_eq!(exit, Some(VcpuExit::Debug(hit)));
+        assert_eq!(vcpu.state().pc(), CODE + 12);
+        assert_eq!(memory.read_val::<u64>(DATA).unwrap(), 0);
+
+        // Without the watchpoint the store goes through.
+        let exit = run_with(&mut vcpu, &DebugConfig::default());
+        assert_eq!(exit, Some(VcpuExit::Syscall));
+        assert_eq!(memory.read_val::<u64>(DATA).unwrap(), 3);
     }
 
     /// Code that has run once stops being runnable when its page loses `PROT_EXEC`.

@@ -18,6 +18,7 @@ pub mod vma;
 #[cfg(elfuse_emu)]
 pub mod emu;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use thiserror::Error;
@@ -61,6 +62,94 @@ pub enum VcpuExit {
     Breakpoint,
     /// Another thread asked this vCPU to stop ([`VcpuHandle::kick`]).
     Interrupted,
+    /// A stop the debugger asked for with [`CpuState::set_debug`]; the PC is the next
+    /// instruction to run (a breakpoint's or watched access's instruction has not run).
+    Debug(DebugStop),
+}
+
+/// Why a vCPU stopped for the debugger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebugStop {
+    /// The PC reached a breakpoint address.
+    Breakpoint,
+    /// One instruction ran in single-step mode.
+    Step,
+    /// The instruction at the PC is about to access watched memory.
+    Watchpoint {
+        /// The first byte of the access.
+        addr: u64,
+        /// Whether it reads or writes.
+        access: Access,
+    },
+}
+
+/// The accesses a watchpoint stops on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WatchKind {
+    /// Stores.
+    Write,
+    /// Loads.
+    Read,
+    /// Loads and stores.
+    Access,
+}
+
+impl WatchKind {
+    /// Whether an access of kind `access` triggers this watchpoint.
+    pub fn matches(self, access: Access) -> bool {
+        match self {
+            WatchKind::Write => access == Access::Write,
+            WatchKind::Read => access == Access::Read,
+            WatchKind::Access => access != Access::Execute,
+        }
+    }
+}
+
+/// A watched range of guest memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Watchpoint {
+    /// First byte.
+    pub addr: u64,
+    /// Length in bytes (at least 1).
+    pub len: u64,
+    /// The accesses that stop.
+    pub kind: WatchKind,
+}
+
+impl Watchpoint {
+    /// Whether an access of `len` bytes at `addr` overlaps the watched range.
+    pub fn overlaps(&self, addr: u64, len: u64) -> bool {
+        addr < self.addr.saturating_add(self.len) && self.addr < addr.saturating_add(len.max(1))
+    }
+}
+
+/// Where a debugger wants a vCPU to stop: set with [`CpuState::set_debug`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DebugConfig {
+    /// Instruction addresses that stop before they run ([`DebugStop::Breakpoint`]).
+    pub breakpoints: BTreeSet<u64>,
+    /// Watched memory ([`DebugStop::Watchpoint`]).
+    pub watchpoints: Vec<Watchpoint>,
+    /// Run one instruction, then stop ([`DebugStop::Step`]).
+    pub step: bool,
+}
+
+impl DebugConfig {
+    /// Whether nothing is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.breakpoints.is_empty() && self.watchpoints.is_empty() && !self.step
+    }
+}
+
+/// A debugger request a backend cannot carry out.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum DebugError {
+    /// The backend has no debug support.
+    #[error("debugging is not supported on the {0} backend")]
+    Unsupported(&'static str),
+    /// The backend refused the configuration.
+    #[error("the CPU backend cannot set up the debugger's request: {0}")]
+    Backend(String),
 }
 
 /// What the exit handler wants the vCPU to do next.
@@ -126,6 +215,13 @@ pub trait CpuState {
     fn fp(&self) -> FpState;
     /// Sets the FP/SIMD registers.
     fn set_fp(&mut self, fp: &FpState);
+
+    /// Makes the vCPU stop for a debugger as `config` says, from the next guest instruction
+    /// on (taking effect when the current exit handler returns).
+    fn set_debug(&mut self, config: &DebugConfig) -> Result<(), DebugError> {
+        let _ = config;
+        Err(DebugError::Unsupported("current"))
+    }
 
     /// Every register, for a new thread or process that starts as a copy of this one.
     fn snapshot(&self) -> CpuSnapshot {
@@ -271,6 +367,11 @@ pub trait Backend: Send + Sync {
     /// Whether guest threads must run one at a time: true where the vCPUs do not make each
     /// other's atomic instructions atomic (the emulator).
     fn serializes_guests(&self) -> bool;
+
+    /// Whether its vCPUs carry out [`CpuState::set_debug`] (breakpoints, watchpoints, steps).
+    fn supports_debug(&self) -> bool {
+        false
+    }
 }
 
 /// Picks the backend for `kind` on this host.

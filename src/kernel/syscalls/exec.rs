@@ -120,9 +120,10 @@ fn execveat(
         root: &process.root,
     })
     .map_err(|e| match e {
-        RuntimeError::Memory(_) | RuntimeError::Vcpu(_) | RuntimeError::Handover(_) => {
-            Errno::ENOMEM
-        }
+        RuntimeError::Memory(_)
+        | RuntimeError::Vcpu(_)
+        | RuntimeError::Handover(_)
+        | RuntimeError::Debugger(_) => Errno::ENOMEM,
         RuntimeError::Loader(_) => Errno::ENOEXEC,
         RuntimeError::Interpreter(e) => {
             tracing::info!("execve: {}: {e}", file.host_path.display());
