@@ -536,7 +536,10 @@ fn wait_with_limit(
 }
 
 #[test]
-#[expect(clippy::zombie_processes, reason = "waitpid reaps the child, to see it stop")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "waitpid reaps the child, to see it stop"
+)]
 fn a_stop_signal_stops_elfuse_by_that_signal_until_continued() {
     use nix::sys::signal::{Signal, kill};
     use nix::sys::wait::WaitStatus;
@@ -561,7 +564,10 @@ fn a_stop_signal_stops_elfuse_by_that_signal_until_continued() {
 }
 
 #[test]
-#[expect(clippy::zombie_processes, reason = "waitpid reaps the child, with a time limit")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "waitpid reaps the child, with a time limit"
+)]
 fn a_signal_sent_while_the_program_loads_is_not_lost() {
     use nix::sys::signal::{Signal, kill};
     use nix::sys::wait::WaitStatus;
