@@ -4,6 +4,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use common::{Link, Run, build_guest, elfuse_cmd, repo, run_elfuse, scratch};
@@ -547,9 +548,12 @@ fn a_stop_signal_stops_elfuse_by_that_signal_until_continued() {
     // SIGTSTP (a terminal's Ctrl-Z) and SIGSTOP, each raised by the guest with its default
     // action: the shell must see the job stopped by that very signal.
     for (number, signal) in [("20", Signal::SIGTSTP), ("19", Signal::SIGSTOP)] {
+        // A process group of its own, whose parent (this test) is outside it: in an orphaned
+        // group, which is what the test runner's may be, Linux discards terminal stop signals.
         let child = elfuse_cmd()
             .arg(probe())
             .args(["signal", number])
+            .process_group(0)
             .spawn()
             .unwrap();
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);

@@ -30,7 +30,7 @@ fn socket_address(ctx: &Ctx<'_>, fd: u64) -> SysResult {
     if !is_socket {
         return Err(Errno::ENOTSOCK);
     }
-    // FIXME: a socket's address should be read from the host socket and written to the
-    // guest's buffer in Linux's layout; until sockets are implemented this is ENOSYS.
+    // Sockets themselves are not implemented yet (`socket` is ENOSYS), so a socket here was
+    // inherited from the host; reading its address in Linux's layout is not done either.
     Err(Errno::ENOSYS)
 }
