@@ -579,12 +579,20 @@ fn a_signal_sent_while_the_program_loads_is_not_lost() {
     // different points of elfuse's start-up, it must always kill the guest (before the guest
     // exists, elfuse itself dies by it, which the shell sees the same way).
     for delay_ms in [0, 1, 2, 4, 6, 8, 10, 12, 16, 20, 30, 50] {
-        let mut child = elfuse_cmd()
-            .arg(probe())
+        let mut cmd = elfuse_cmd();
+        cmd.arg(probe())
             .args(["cat-fd", "0"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stdin(std::process::Stdio::piped());
+        // A shell starts background jobs with SIGINT ignored, and the guest inherits that, as
+        // on Linux; this test needs the default action whoever runs it.
+        // SAFETY: signal() is async-signal-safe, and nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         kill(pid, Signal::SIGINT).unwrap();
