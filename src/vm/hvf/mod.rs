@@ -1,0 +1,8 @@
+//! The Hypervisor.framework backend's platform-independent half: everything it computes
+//! without calling the framework, compiled and unit-tested on every host.
+//!
+//! - [`pagetable`]: the guest's stage-1 translation tables, built and edited by the host.
+//!
+//! The part that calls `applevisor` is not written yet.
+
+pub mod pagetable;
