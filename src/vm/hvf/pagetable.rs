@@ -17,6 +17,9 @@
 //! the access flag set, `AP[1]` = 1 (EL0 may access), `AP[2]` = 1 for read-only, `PXN` always
 //! (EL1 never runs guest code) and `UXN` unless executable. `PROT_NONE` pages are invalid
 //! descriptors, as on Linux; the runtime tells `SEGV_ACCERR` from `SEGV_MAPERR` by the VMA map.
+//! The runtime area above the guest (the shim's code and data, see [`super::layout`]) is
+//! mapped at its own IPA for EL1 alone ([`Stage1::map_runtime`]), since the shim runs with the
+//! same tables.
 //!
 //! W^X: a page the VMA map makes both writable and executable is mapped either writable (the
 //! initial state) or executable, never both. [`Stage1::resolve_wx_fault`] flips one page on the
@@ -164,6 +167,9 @@ pub enum PageTableError {
     /// The range reaches outside the guest addresses the IPA window covers.
     #[error("guest range {0:#x}..{1:#x} lies outside the mappable guest addresses")]
     OutsideWindow(u64, u64),
+    /// A runtime-area range overlaps guest addresses or lies beyond the translated range.
+    #[error("runtime range {0:#x}..{1:#x} is not outside the guest addresses")]
+    InsideWindow(u64, u64),
     /// Every table page the arena may hold is in use.
     #[error("the page-table arena is full ({0} tables)")]
     ArenaFull(usize),
@@ -248,6 +254,24 @@ impl Stage1 {
         self.set(range, prot)
     }
 
+    /// Maps part of the runtime area (outside the guest window) at the same IPA, for the shim
+    /// alone: its code if `code` (EL1 read-only and executable), else its data (EL1
+    /// read-write). EL0 gets a permission fault there.
+    pub fn map_runtime(&mut self, range: Range<u64>, code: bool) -> Result<Flush, PageTableError> {
+        let aligned = range.start.is_multiple_of(PAGE_SIZE) && range.end.is_multiple_of(PAGE_SIZE);
+        if range.start >= range.end || !aligned {
+            return Err(PageTableError::Unaligned(range.start, range.end));
+        }
+        let guest = &self.window.guest;
+        let outside = range.end <= guest.start || range.start >= guest.end;
+        if !outside || range.end > 1 << VA_BITS {
+            return Err(PageTableError::InsideWindow(range.start, range.end));
+        }
+        let mut flush = Flush::default();
+        self.apply(0, 0, 0, range, Leaf::Runtime { code }, &mut flush)?;
+        Ok(flush)
+    }
+
     /// Resolves a permission fault at `va` caused by the W^X policy: an instruction fetch from
     /// a page mapped writable, or a store to a page mapped executable, where the VMA allows
     /// both (`vma_prot`). Flips that one page and returns what to invalidate; `None` if the
@@ -270,15 +294,11 @@ impl Stage1 {
 
         let mut flush = Flush::default();
         self.check(&(page..page + PAGE_SIZE))?;
-        self.apply(
-            0,
-            0,
-            0,
-            page..page + PAGE_SIZE,
-            vma_prot,
-            to_exec,
-            &mut flush,
-        )?;
+        let leaf = Leaf::Guest {
+            prot: vma_prot,
+            exec: to_exec,
+        };
+        self.apply(0, 0, 0, page..page + PAGE_SIZE, leaf, &mut flush)?;
         if to_exec {
             self.exec_pages.insert(page);
             flush.icache = true;
@@ -349,22 +369,20 @@ impl Stage1 {
             self.exec_pages.remove(&page);
         }
         let mut flush = Flush::default();
-        self.apply(0, 0, 0, range, prot, false, &mut flush)?;
+        let leaf = Leaf::Guest { prot, exec: false };
+        self.apply(0, 0, 0, range, leaf, &mut flush)?;
         Ok(flush)
     }
 
-    /// Sets every page of `range` (inside table `table` at `level`, which covers guest
-    /// addresses from `base`) to `prot`, executable rather than writable if `exec` and `prot`
-    /// has both.
-    #[allow(clippy::too_many_arguments)] // One recursive step; the arguments are its position.
+    /// Maps every page of `range` (inside table `table` at `level`, which covers guest
+    /// addresses from `base`) as `leaf` says.
     fn apply(
         &mut self,
         table: usize,
         level: usize,
         base: u64,
         range: Range<u64>,
-        prot: Prot,
-        exec: bool,
+        leaf: Leaf,
         flush: &mut Flush,
     ) -> Result<(), PageTableError> {
         let size = level_size(level);
@@ -377,7 +395,7 @@ impl Stage1 {
             let old = self.tables[table][index];
 
             // A leaf (or nothing) for the whole entry.
-            if let Some(new) = self.leaf_for(level, entry_va, whole, prot, exec) {
+            if let Some(new) = self.leaf_for(level, entry_va, whole, leaf) {
                 if new != old {
                     if let Kind::Table(child) = self.kind(old, level) {
                         self.free_subtree(child, level + 1);
@@ -393,7 +411,7 @@ impl Stage1 {
             // Otherwise descend, making the entry a table first.
             let child = match self.kind(old, level) {
                 Kind::Table(child) => child,
-                Kind::Invalid if prot.is_empty() => continue,
+                Kind::Invalid if leaf == Leaf::NONE => continue,
                 Kind::Invalid => self.alloc()?,
                 Kind::Leaf => {
                     // Splitting a block: its translations are unchanged, but the block entry
@@ -403,7 +421,7 @@ impl Stage1 {
                 }
             };
             self.write(table, index, self.table_desc(child));
-            self.apply(child, level + 1, entry_va, part, prot, exec, flush)?;
+            self.apply(child, level + 1, entry_va, part, leaf, flush)?;
             self.collapse(table, index, level, entry_va, flush);
         }
         Ok(())
@@ -411,18 +429,25 @@ impl Stage1 {
 
     /// The leaf descriptor (0 for none) that covers the whole entry at `va` on `level`, if one
     /// can: `None` means descend.
-    fn leaf_for(&self, level: usize, va: u64, whole: bool, prot: Prot, exec: bool) -> Option<u64> {
+    fn leaf_for(&self, level: usize, va: u64, whole: bool, leaf: Leaf) -> Option<u64> {
         if !whole {
             return None;
         }
-        if prot.is_empty() {
+        if leaf == Leaf::NONE {
             return Some(0);
         }
         let size = level_size(level);
-        let ipa = self.window.ipa(va)?;
-        let wx_uniform =
-            !prot.contains(Prot::WRITE | Prot::EXEC) || level == 3 || self.no_exec_pages(va, size);
-        if level == 0 || !ipa.is_multiple_of(size) || !wx_uniform {
+        let (ipa, attrs) = match leaf {
+            Leaf::Guest { prot, exec } => {
+                let wx = prot.contains(Prot::WRITE | Prot::EXEC);
+                if wx && level != 3 && !self.no_exec_pages(va, size) {
+                    return None;
+                }
+                (self.window.ipa(va)?, guest_attrs(prot, exec))
+            }
+            Leaf::Runtime { code } => (va, runtime_attrs(code)),
+        };
+        if level == 0 || !ipa.is_multiple_of(size) {
             return None;
         }
         let kind = if level == 3 {
@@ -430,7 +455,7 @@ impl Stage1 {
         } else {
             desc::VALID
         };
-        Some(kind | ipa | leaf_attrs(prot, exec))
+        Some(kind | ipa | attrs)
     }
 
     fn no_exec_pages(&self, va: u64, size: u64) -> bool {
@@ -538,8 +563,37 @@ impl Stage1 {
     }
 }
 
+/// What one leaf descriptor maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leaf {
+    /// Guest memory EL0 may access with `prot`; with both write and execute, executable
+    /// rather than writable if `exec`.
+    Guest { prot: Prot, exec: bool },
+    /// The runtime area at the same IPA, for the shim at EL1 only: its code (EL1 read-only
+    /// and executable) or its data (EL1 read-write).
+    Runtime { code: bool },
+}
+
+impl Leaf {
+    /// Nothing mapped.
+    const NONE: Leaf = Leaf::Guest {
+        prot: Prot::empty(),
+        exec: false,
+    };
+}
+
+/// The leaf attribute bits for the runtime area: `AP[1]` = 0 keeps EL0 out.
+fn runtime_attrs(code: bool) -> u64 {
+    let common = desc::AF | desc::SH_INNER | desc::ATTR_INDX_NORMAL | desc::UXN;
+    if code {
+        common | desc::AP_RO
+    } else {
+        common | desc::PXN
+    }
+}
+
 /// The leaf attribute bits (everything but the type and address bits) for EL0 access `prot`.
-fn leaf_attrs(prot: Prot, exec: bool) -> u64 {
+fn guest_attrs(prot: Prot, exec: bool) -> u64 {
     let mut attrs = desc::AF | desc::SH_INNER | desc::ATTR_INDX_NORMAL | desc::AP_EL0 | desc::PXN;
     let (write, run) = match (prot.contains(Prot::WRITE), prot.contains(Prot::EXEC)) {
         (true, true) => (!exec, exec),
@@ -833,6 +887,37 @@ mod tests {
         // Root, level 1 and level 2 fit; a level-3 table does not.
         assert_eq!(s.map(0..MIB2, RW).map(|f| f.is_empty()), Ok(true));
         assert_eq!(s.map(MIB2..MIB2 + P, RW), Err(PageTableError::ArenaFull(3)));
+    }
+
+    #[test]
+    fn the_runtime_area_is_mapped_for_el1_only_next_to_the_guest() {
+        let layout = crate::vm::hvf::layout::IpaLayout::new(36).unwrap();
+        let window = IpaWindow::identity(layout.guest.end);
+        let mut s = Stage1::new(window, layout.tables.start, layout.max_tables());
+        s.map(0x40_0000..0x40_1000, RX).unwrap();
+        s.map_runtime(layout.shim.clone(), true).unwrap();
+        s.map_runtime(layout.vcpu_slots.clone(), false).unwrap();
+
+        // Shim code: AP = 0b10 (EL1 read-only, EL0 nothing), UXN, PXN clear.
+        let code = s.walk(layout.shim.start + 0x800).unwrap();
+        assert_eq!(code.ipa, layout.shim.start + 0x800);
+        assert_eq!(code.prot, Prot::empty());
+        assert_eq!(code.attrs & (desc::AP_EL0 | desc::AP_RO), desc::AP_RO);
+        assert_eq!(code.attrs & (desc::UXN | desc::PXN), desc::UXN);
+        // Mailboxes and stacks: AP = 0b00 (EL1 read-write), never executable.
+        let data = s.walk(layout.mailbox(3)).unwrap();
+        assert_eq!(data.prot, Prot::empty());
+        assert_eq!(data.attrs & (desc::AP_EL0 | desc::AP_RO), 0);
+        assert_eq!(data.attrs & (desc::UXN | desc::PXN), desc::UXN | desc::PXN);
+        assert_eq!(s.walk(0x40_0000).unwrap().prot, RX);
+
+        assert_eq!(
+            s.map_runtime(layout.guest.end - P..layout.guest.end + P, false),
+            Err(PageTableError::InsideWindow(
+                layout.guest.end - P,
+                layout.guest.end + P
+            ))
+        );
     }
 
     #[test]
