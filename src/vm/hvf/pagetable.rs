@@ -101,7 +101,10 @@ impl IpaWindow {
 
     /// The IPA of guest address `va`, if the window covers it.
     pub fn ipa(&self, va: u64) -> Option<u64> {
-        self.guest.contains(&va).then(|| va + self.offset)
+        self.guest
+            .contains(&va)
+            .then(|| va.checked_add(self.offset))
+            .flatten()
     }
 }
 
@@ -613,6 +616,8 @@ fn guest_attrs(prot: Prot, exec: bool) -> u64 {
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
     use crate::vm::memory::{GuestMemory, MemEvent};
     use crate::vm::vma::{Vma, VmaMap};
 
@@ -643,11 +648,19 @@ mod tests {
     /// Walks every page of `span` and checks it against `map`: translation, protection and
     /// the fixed attributes.
     fn check_against(tables: &Stage1, map: &VmaMap, span: u64) {
+        check_with_flips(tables, map, span, &BTreeSet::new());
+    }
+
+    /// As [`check_against`], with the pages in `flipped` switched to executable by W^X.
+    fn check_with_flips(tables: &Stage1, map: &VmaMap, span: u64, flipped: &BTreeSet<u64>) {
         for va in (0..span).step_by(P as usize) {
-            let want = map
+            let mut want = map
                 .find(va)
                 .map(|v| hardware_prot(v.prot))
                 .unwrap_or_default();
+            if flipped.contains(&va) {
+                want = RX;
+            }
             match tables.walk(va + 0x123) {
                 None => assert!(want.is_empty(), "{va:#x} untranslated, wants {want:?}"),
                 Some(t) => {
@@ -659,6 +672,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The tables reachable from the root; every table in use must be one of them.
+    fn reachable_tables(tables: &Stage1) -> usize {
+        fn count(tables: &Stage1, ipa: u64, level: usize) -> usize {
+            let table = tables
+                .table_at(ipa)
+                .expect("table descriptors point into the arena");
+            let below: usize = table
+                .iter()
+                .filter(|&&d| level < 3 && d & 0b11 == 0b11)
+                .map(|&d| count(tables, d & desc::OA_MASK, level + 1))
+                .sum();
+            1 + below
+        }
+        count(tables, tables.ttbr0(), 0)
     }
 
     #[test]
@@ -767,6 +796,8 @@ mod tests {
         let mut map = VmaMap::new();
         let mut s = stage1(span);
         let prots = [Prot::empty(), R, RW, RX, RWX];
+        let mut flipped = BTreeSet::new();
+        let mut flips = 0;
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = |n: u64| {
             seed ^= seed << 13;
@@ -774,7 +805,7 @@ mod tests {
             seed ^= seed << 17;
             seed % n
         };
-        for step in 0..150 {
+        for step in 0..200 {
             // Ranges of up to 3 MiB, often block-aligned.
             let start = if next(3) == 0 {
                 next(span / MIB2) * MIB2
@@ -784,7 +815,29 @@ mod tests {
             let len = (next(768) + 1) * P;
             let range = start..(start + len).min(span);
             let prot = prots[next(5) as usize];
-            match next(3) {
+            let op = next(4);
+            if op != 3 {
+                flipped.retain(|page| !range.contains(page));
+            }
+            match op {
+                3 => {
+                    // The guest runs or writes a page of a writable-and-executable mapping.
+                    let page = start;
+                    let vma_prot = map.find(page).map(|v| v.prot).unwrap_or_default();
+                    let access = if flipped.contains(&page) {
+                        Access::Write
+                    } else {
+                        Access::Execute
+                    };
+                    let flip = s.resolve_wx_fault(page, access, vma_prot).unwrap();
+                    assert_eq!(flip.is_some(), vma_prot == RWX, "a flip only for W|X pages");
+                    if flip.is_some() {
+                        flips += 1;
+                        if !flipped.remove(&page) {
+                            flipped.insert(page);
+                        }
+                    }
+                }
                 0 => {
                     map.remove(range.clone());
                     s.unmap(range.clone()).unwrap();
@@ -799,10 +852,14 @@ mod tests {
                 }
             }
             if step % 10 == 9 {
-                check_against(&s, &map, span);
+                check_with_flips(&s, &map, span, &flipped);
+                assert_eq!(reachable_tables(&s), s.tables_in_use(), "no table leaks");
             }
         }
-        check_against(&s, &map, span);
+        check_with_flips(&s, &map, span, &flipped);
+        assert!(flips >= 5, "the sequence exercised W^X flips ({flips})");
+        s.unmap(0..span).unwrap();
+        assert_eq!(s.tables_in_use(), 1);
     }
 
     #[test]
