@@ -426,7 +426,7 @@ mod tests {
     #[test]
     fn syndromes_become_the_signals_linux_sends() {
         let pc = 0x40_0100;
-        let rw = Vma::anonymous(0x5000..0x6000, Prot::READ);
+        let read_only = Vma::anonymous(0x5000..0x6000, Prot::READ);
         let signal = |esr: u64, far: u64, vma: Option<&Vma>| {
             let info = fault_siginfo(exit(esr, far), pc, vma).expect("a fault signal");
             (info.signo, info.code, info.fields[0])
@@ -437,12 +437,12 @@ mod tests {
             (sig::SIGSEGV, sig::code::SEGV_MAPERR, 0x1234)
         );
         assert_eq!(
-            signal(DABT_WRITE_L3_PERMISSION, 0x5008, Some(&rw)),
+            signal(DABT_WRITE_L3_PERMISSION, 0x5008, Some(&read_only)),
             (sig::SIGSEGV, sig::code::SEGV_ACCERR, 0x5008)
         );
         // PROT_NONE pages have no descriptor: a translation fault inside a VMA is ACCERR.
         assert_eq!(
-            signal(DABT_READ_L3_TRANSLATION, 0x5008, Some(&rw)),
+            signal(DABT_READ_L3_TRANSLATION, 0x5008, Some(&read_only)),
             (sig::SIGSEGV, sig::code::SEGV_ACCERR, 0x5008)
         );
         assert_eq!(
@@ -456,6 +456,12 @@ mod tests {
         assert_eq!(
             signal(BRK_F000, 0, None),
             (sig::SIGTRAP, sig::code::TRAP_BRKPT, pc)
+        );
+        let mut past_eof = read_only.clone();
+        past_eof.past_eof = true;
+        assert_eq!(
+            signal(DABT_READ_L3_TRANSLATION, 0x5010, Some(&past_eof)),
+            (sig::SIGBUS, sig::code::BUS_ADRERR, 0x5010)
         );
         assert_eq!(fault_siginfo(exit(SVC0, 0), pc, None), None);
     }
