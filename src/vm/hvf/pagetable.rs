@@ -35,6 +35,7 @@ use std::ops::Range;
 use thiserror::Error;
 
 use crate::vm::Access;
+use crate::vm::memory::MemEvent;
 use crate::vm::vma::{PAGE_SIZE, Prot};
 
 /// Entries in one translation table (4 KiB of 8-byte descriptors).
@@ -255,6 +256,20 @@ impl Stage1 {
     /// Changes the protection of `range` to `prot`; writable-and-executable pages start writable.
     pub fn protect(&mut self, range: Range<u64>, prot: Prot) -> Result<Flush, PageTableError> {
         self.set(range, prot)
+    }
+
+    /// Mirrors one guest memory change from the [`MemEvent`] log. Bytes changed behind the
+    /// CPU (`Invalidate`) need no table change, only an instruction-cache invalidation.
+    pub fn apply_event(&mut self, event: &MemEvent) -> Result<Flush, PageTableError> {
+        match event {
+            MemEvent::Map { range, prot } => self.map(range.clone(), *prot),
+            MemEvent::Unmap { range } => self.unmap(range.clone()),
+            MemEvent::Protect { range, prot } => self.protect(range.clone(), *prot),
+            MemEvent::Invalidate { .. } => Ok(Flush {
+                tlb: Vec::new(),
+                icache: true,
+            }),
+        }
     }
 
     /// Maps part of the runtime area (outside the guest window) at the same IPA, for the shim
@@ -618,7 +633,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    use crate::vm::memory::{GuestMemory, MemEvent};
+    use crate::vm::memory::GuestMemory;
     use crate::vm::vma::{Vma, VmaMap};
 
     const P: u64 = PAGE_SIZE;
@@ -1007,15 +1022,13 @@ mod tests {
         // The second 4 KiB page of the first host page: read-only; the third: unmapped.
         mem.protect(base + P..base + 2 * P, R);
         mem.unmap(base + 2 * P..base + 3 * P);
+        let mut flush = Flush::default();
         for event in mem.take_events(&mut cursor) {
-            match event {
-                MemEvent::Map { range, prot } => s.map(range, prot),
-                MemEvent::Unmap { range } => s.unmap(range),
-                MemEvent::Protect { range, prot } => s.protect(range, prot),
-                MemEvent::Invalidate { .. } => Ok(Flush::default()),
-            }
-            .unwrap();
+            flush.merge(s.apply_event(&event).unwrap());
         }
+        // Only the two changed 4 KiB pages leave the TLB, not their whole host page.
+        assert_eq!(flush.tlb, vec![base + P..base + 3 * P]);
+        assert!(!flush.icache);
 
         assert_eq!(s.walk(base).unwrap().prot, RW);
         assert_eq!(s.walk(base + P).unwrap().prot, R);
