@@ -195,8 +195,11 @@ pub struct Stage1 {
 
 /// What a descriptor at some level is.
 enum Kind {
+    /// Nothing mapped.
     Invalid,
+    /// A next-level table, by arena index.
     Table(usize),
+    /// A block or page.
     Leaf,
 }
 
@@ -243,7 +246,7 @@ impl Stage1 {
         self.tables.len() - self.free.len()
     }
 
-    /// Maps `range` (unmapped before) with `prot`.
+    /// Maps `range` with `prot`, replacing whatever was mapped there.
     pub fn map(&mut self, range: Range<u64>, prot: Prot) -> Result<Flush, PageTableError> {
         self.set(range, prot)
     }
