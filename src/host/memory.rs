@@ -142,6 +142,19 @@ impl Reservation {
         })
     }
 
+    /// A reservation that treats `host_page` bytes (a multiple of the real host page) as the
+    /// host page, to test the 16 KiB page handling of Apple Silicon on a 4 KiB host.
+    #[cfg(test)]
+    pub fn with_host_page(len: u64, host_page: u64) -> io::Result<Reservation> {
+        assert!(
+            host_page.is_multiple_of(page_size()),
+            "simulated page below the real one"
+        );
+        let mut reservation = Reservation::new(len)?;
+        reservation.host_page = host_page;
+        Ok(reservation)
+    }
+
     /// The host address of offset 0.
     pub fn base(&self) -> *mut u8 {
         self.base.as_ptr()

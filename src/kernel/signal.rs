@@ -17,7 +17,8 @@ use crate::kernel::abi::signal::{self as sig, DefaultAction};
 use crate::kernel::abi::structs::{KernelSigaction, SigaltStack};
 use crate::kernel::process::lock;
 use crate::kernel::task::{ExitStatus, Outcome, Task};
-use crate::vm::{CpuState, FpState};
+use crate::vm::vma::Vma;
+use crate::vm::{CpuState, FpState, VcpuExit};
 
 /// `siginfo_t` as the runtime builds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +270,33 @@ pub fn raise(task: &mut Task, info: SigInfo) {
 
 /// Delivers a CPU fault now: like Linux's `force_sig_fault`, a blocked or ignored fault signal
 /// is unblocked and reset to its default action (which ends the process).
+/// The signal Linux arm64 sends for a synchronous CPU exception, given the PC and the
+/// mapping at the fault address; `None` for exits that are not faults.
+///
+/// A memory fault in a file mapping's pages past the end of the file is `SIGBUS`/`BUS_ADRERR`;
+/// any other is `SIGSEGV`, `SEGV_ACCERR` where a mapping exists (even if the CPU found no
+/// translation, as for `PROT_NONE` pages) and `SEGV_MAPERR` otherwise.
+pub fn fault_siginfo(exit: VcpuExit, pc: u64, vma: Option<&Vma>) -> Option<SigInfo> {
+    let info = match exit {
+        VcpuExit::MemoryFault { addr, unmapped, .. } => {
+            if vma.is_some_and(|v| v.past_eof) {
+                SigInfo::fault(sig::SIGBUS, sig::code::BUS_ADRERR, addr)
+            } else if !unmapped || vma.is_some() {
+                SigInfo::fault(sig::SIGSEGV, sig::code::SEGV_ACCERR, addr)
+            } else {
+                SigInfo::fault(sig::SIGSEGV, sig::code::SEGV_MAPERR, addr)
+            }
+        }
+        VcpuExit::Alignment { addr } => {
+            SigInfo::fault(sig::SIGBUS, sig::code::BUS_ADRALN, addr.unwrap_or(0))
+        }
+        VcpuExit::Undefined => SigInfo::fault(sig::SIGILL, sig::code::ILL_ILLOPC, pc),
+        VcpuExit::Breakpoint => SigInfo::fault(sig::SIGTRAP, sig::code::TRAP_BRKPT, pc),
+        VcpuExit::Syscall | VcpuExit::Interrupted | VcpuExit::Debug(_) => return None,
+    };
+    Some(info)
+}
+
 pub fn force_synchronous(task: &mut Task, cpu: &mut dyn CpuState, info: SigInfo) {
     let bit = sig::bit(info.signo);
     let mut actions = lock(&task.process.sigactions);

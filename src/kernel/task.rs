@@ -21,7 +21,7 @@ use crate::kernel::abi::signal as sig;
 use crate::kernel::abi::structs::SigaltStack;
 use crate::kernel::process::{Process, lock};
 use crate::kernel::sched;
-use crate::kernel::signal::{self, SigInfo, SigQueue, restart};
+use crate::kernel::signal::{self, SigQueue, restart};
 use crate::kernel::syscalls;
 use crate::vm::memory::GuestMemory;
 use crate::vm::{Access, CpuState, ExitHandler, Resume, VcpuExit, VcpuHandle};
@@ -379,7 +379,7 @@ impl Task {
 
     /// Handles a synchronous CPU exception by raising the matching signal.
     fn fault(&mut self, cpu: &mut dyn CpuState, exit: VcpuExit) {
-        let info = match exit {
+        let vma = match exit {
             VcpuExit::MemoryFault {
                 addr,
                 access,
@@ -393,29 +393,18 @@ impl Task {
                     pc = cpu.pc(),
                     "guest memory fault"
                 );
-                let vma = self.memory.vmas().find(addr).cloned();
-                if vma.as_ref().is_some_and(|v| v.past_eof) {
-                    // A file page past the end of the file.
-                    let info = SigInfo::fault(sig::SIGBUS, sig::code::BUS_ADRERR, addr);
-                    signal::force_synchronous(self, cpu, info);
-                    return;
-                }
-                let mapped = !unmapped || vma.is_some();
-                self.fault_esr = fault_syndrome(access, mapped);
-                let code = if mapped {
-                    sig::code::SEGV_ACCERR
-                } else {
-                    sig::code::SEGV_MAPERR
-                };
-                SigInfo::fault(sig::SIGSEGV, code, addr)
+                self.memory.vmas().find(addr).cloned()
             }
-            VcpuExit::Alignment { addr } => {
-                SigInfo::fault(sig::SIGBUS, sig::code::BUS_ADRALN, addr.unwrap_or(0))
-            }
-            VcpuExit::Undefined => SigInfo::fault(sig::SIGILL, sig::code::ILL_ILLOPC, cpu.pc()),
-            VcpuExit::Breakpoint => SigInfo::fault(sig::SIGTRAP, sig::code::TRAP_BRKPT, cpu.pc()),
-            VcpuExit::Syscall | VcpuExit::Interrupted | VcpuExit::Debug(_) => return,
+            _ => None,
         };
+        let Some(info) = signal::fault_siginfo(exit, cpu.pc(), vma.as_ref()) else {
+            return;
+        };
+        if let VcpuExit::MemoryFault { access, .. } = exit
+            && info.signo == sig::SIGSEGV
+        {
+            self.fault_esr = fault_syndrome(access, info.code == sig::code::SEGV_ACCERR);
+        }
         signal::force_synchronous(self, cpu, info);
     }
 }

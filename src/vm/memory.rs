@@ -124,6 +124,18 @@ impl GuestMemory {
         })
     }
 
+    /// Guest memory on a host whose pages are `host_page` bytes (simulated; see
+    /// [`Reservation::with_host_page`]).
+    #[cfg(test)]
+    pub fn with_host_page(span: u64, host_page: u64) -> Result<GuestMemory, std::io::Error> {
+        Ok(GuestMemory {
+            reservation: Reservation::with_host_page(span, host_page)?,
+            vmas: RwLock::new(VmaMap::new()),
+            log: Mutex::new(EventLog::default()),
+            head: AtomicU64::new(0),
+        })
+    }
+
     /// The size of the guest address space.
     pub fn span(&self) -> u64 {
         self.reservation.len()

@@ -12,6 +12,7 @@
 //! there; the hvf backend simply calls the handler from its own run loop.
 
 pub mod cpufeatures;
+pub mod hvf;
 pub mod memory;
 pub mod vma;
 
