@@ -673,9 +673,24 @@ fn a_port_in_use_is_reported_before_the_program_runs() {
     assert!(out.stdout.is_empty(), "the program ran");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("cannot listen for a debugger on 127.0.0.1:{port}")),
+        stderr.starts_with(&format!(
+            "elfuse: {}: cannot listen for a debugger on 127.0.0.1:{port}: ",
+            program.path.display()
+        )),
         "{stderr}"
     );
+    // One line, naming the host's error once.
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+
+    // Port 0 would listen on a port nobody is told: refused as a bad command line.
+    let out = elfuse_cmd()
+        .args(["--gdb", "0"])
+        .arg(&program.path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "the program ran");
 }
 
 #[test]

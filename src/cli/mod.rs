@@ -134,8 +134,13 @@ struct RunArgs {
 /// Options for debugging the program with gdb or lldb.
 #[derive(Args, Debug, Default)]
 struct GdbArgs {
-    /// Serve a debugger (gdb's remote protocol) on 127.0.0.1:PORT.
-    #[arg(long, value_name = "PORT", conflicts_with = "gdb_listen")]
+    /// Serve a debugger (gdb's remote protocol) on 127.0.0.1:PORT (1-65535).
+    #[arg(
+        long,
+        value_name = "PORT",
+        conflicts_with = "gdb_listen",
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
     gdb: Option<u16>,
 
     /// Serve a debugger on ADDR:PORT (any address, said explicitly).

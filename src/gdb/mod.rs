@@ -67,12 +67,12 @@ pub struct GdbOptions {
 #[derive(Debug, Error)]
 pub enum GdbError {
     /// The listening socket could not be opened.
-    #[error("cannot listen for a debugger on {addr}: {source}")]
+    #[error("cannot listen for a debugger on {addr}: {error}")]
     Listen {
         /// The address asked for.
         addr: SocketAddr,
-        /// The host's error.
-        source: std::io::Error,
+        /// The host's error (part of the message, not a separate cause).
+        error: std::io::Error,
     },
     /// The stub's thread could not start.
     #[error("cannot start the debugger stub: {0}")]
@@ -96,9 +96,9 @@ pub fn start(process: &Arc<Process>, options: GdbOptions) -> Result<(), GdbError
         return Err(GdbError::Unsupported(process.backend.name()));
     }
     let listener =
-        std::net::TcpListener::bind(options.listen).map_err(|source| GdbError::Listen {
+        std::net::TcpListener::bind(options.listen).map_err(|error| GdbError::Listen {
             addr: options.listen,
-            source,
+            error,
         })?;
     let debugger = Arc::new(Debugger::new(process, options.stop_on_entry));
     let _ = process.debugger.set(debugger.clone());
