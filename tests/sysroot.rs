@@ -100,18 +100,23 @@ fn dynamic_probe(dir: &Path) -> (PathBuf, PathBuf) {
     (sysroot.join("bin/prog"), sysroot)
 }
 
+/// Runs `elfuse --sysroot SYSROOT PROGRAM ARGS...`.
+fn run_under(sysroot: &Path, program: &Path, args: &[&str]) -> common::Run {
+    elfuse_cmd()
+        .arg("--sysroot")
+        .arg(sysroot)
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
 #[test]
 fn a_dynamic_program_runs_and_exits_with_its_status() {
     let dir = scratch();
     let (program, sysroot) = dynamic_probe(dir.path());
-    let run: common::Run = elfuse_cmd()
-        .arg("--sysroot")
-        .arg(&sysroot)
-        .arg(&program)
-        .args(["exit", "42"])
-        .output()
-        .unwrap()
-        .into();
+    let run = run_under(&sysroot, &program, &["exit", "42"]);
     assert_eq!((run.code(), run.stderr().as_str()), (42, ""));
 }
 
@@ -137,13 +142,7 @@ fn a_missing_interpreter_names_itself_and_the_sysroot() {
     let dir = scratch();
     let (program, sysroot) = dynamic_probe(dir.path());
     std::fs::remove_file(sysroot.join("lib/ld-linux-aarch64.so.1")).unwrap();
-    let run: common::Run = elfuse_cmd()
-        .arg("--sysroot")
-        .arg(&sysroot)
-        .arg(&program)
-        .output()
-        .unwrap()
-        .into();
+    let run = run_under(&sysroot, &program, &[]);
     assert_eq!(run.code(), 127);
     let sysroot = std::fs::canonicalize(&sysroot).unwrap();
     assert_eq!(
@@ -161,13 +160,7 @@ fn an_interpreter_that_is_not_an_elf_cannot_run() {
     let dir = scratch();
     let (program, sysroot) = dynamic_probe(dir.path());
     std::fs::write(sysroot.join("lib/ld-linux-aarch64.so.1"), "#!/bin/sh\n").unwrap();
-    let run: common::Run = elfuse_cmd()
-        .arg("--sysroot")
-        .arg(&sysroot)
-        .arg(&program)
-        .output()
-        .unwrap()
-        .into();
+    let run = run_under(&sysroot, &program, &[]);
     assert_eq!(run.code(), 126);
     let sysroot = std::fs::canonicalize(&sysroot).unwrap();
     assert_eq!(
